@@ -1,0 +1,1 @@
+"""The management API (FastAPI): one router module per resource."""

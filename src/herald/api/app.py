@@ -1,0 +1,64 @@
+"""The FastAPI application. `herald serve` also runs a dispatcher inside its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from herald import __version__
+from herald.api import errors
+from herald.api.context import AppContext
+from herald.api.limits import BodySizeLimit
+from herald.api.routers import applications, deliveries, events, health, subscriptions
+from herald.runtime import Runtime, running
+
+DESCRIPTION = """Herald stores each published event durably, fans it out to the subscriptions that want it,
+and delivers it as a signed HTTP POST with retries, ordering where promised and a searchable log.
+
+Authenticate with `Authorization: Bearer <token>`. Errors are `{"error": {"type", "message", "data"}}`."""
+
+
+def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = False) -> FastAPI:
+    ctx = AppContext(
+        settings=runtime.settings,
+        db=runtime.db,
+        box=runtime.box,
+        guard=runtime.guard,
+        admin_token=admin_token,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.migrate()
+        if not with_dispatcher:
+            yield
+            await runtime.db.dispose()
+            return
+        dispatcher = runtime.dispatcher()
+        ctx.notify_published = dispatcher.notify
+        ctx.subscription_changed = dispatcher.endpoints.invalidate
+        async with running(dispatcher):
+            yield
+        await runtime.db.dispose()
+
+    app = FastAPI(
+        title="Herald",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.herald = ctx
+    errors.install(app)
+    for router in (
+        applications.router,
+        subscriptions.application_router,
+        subscriptions.account_router,
+        events.router,
+        deliveries.router,
+        health.router,
+    ):
+        app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    return app

@@ -1,0 +1,118 @@
+"""Every error is `{"error": {"type", "message", "data"}}` with the right status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from herald.store.errors import Conflict, NotFound, StoreError
+
+log = logging.getLogger("herald.api")
+
+_STATUS_TYPES = {
+    400: "bad_request",
+    401: "authentication",
+    403: "authorization",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation",
+    429: "too_many_requests",
+    500: "internal",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, type_: str | None = None, **data: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type_ or _STATUS_TYPES.get(status, "error")
+        self.message = message
+        self.data = data
+
+
+def error_response(
+    status: int,
+    type_: str,
+    message: str,
+    data: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"type": type_, "message": message, "data": data or {}}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def field_path(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str]:
+    """("body", "events", 0, "type") → ("body", "events.0.type")."""
+    parts = list(loc)
+    where = str(parts.pop(0)) if parts and parts[0] in ("body", "query", "path", "header") else "body"
+    # Tags of callable discriminators ("event"/"batch") are not part of the user's document.
+    if where == "body" and parts and parts[0] in ("event", "batch"):
+        parts.pop(0)
+    return where, ".".join(str(p) for p in parts)
+
+
+async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        detail = next(e for e in errors if e.get("type") == "json_invalid")
+        return error_response(
+            400,
+            "bad_request",
+            "request body is not valid JSON",
+            {"reason": str(detail.get("ctx", {}).get("error", ""))},
+        )
+    items = []
+    for e in errors:
+        where, path = field_path(e.get("loc", ()))
+        items.append(
+            {"field": path, "location": where, "message": e.get("msg", "invalid"), "code": e.get("type")}
+        )
+    first = items[0] if items else {"field": "", "message": "invalid request"}
+    message = f"{first['field'] or 'body'}: {first['message']}"
+    return error_response(422, "validation", message, {"field": first["field"], "errors": items})
+
+
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.type, exc.message, exc.data, headers)
+
+
+async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
+    if isinstance(exc, NotFound):
+        return error_response(404, "not_found", exc.message, exc.data)
+    if isinstance(exc, Conflict):
+        return error_response(409, "conflict", exc.message, exc.data)
+    return error_response(400, "bad_request", exc.message, exc.data)
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    type_ = _STATUS_TYPES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else type_
+    if exc.status_code == 404 and message == "Not Found":
+        message = "no such route"
+    return error_response(exc.status_code, type_, message, headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal", "internal error; see the server log")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StoreError, _store_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,151 @@
+"""Applications (clients that own webhooks) and their installations into accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Response, status
+from pydantic import Field
+
+from herald.api.auth import Context, CurrentPrincipal
+from herald.api.schemas import ACCOUNT_PATTERN, Cursor, Limit, Model, Page, ResourceId
+from herald.store import applications as store
+
+router = APIRouter(prefix="/v1/applications", tags=["applications"])
+
+
+class ApplicationIn(Model):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class ApplicationPatch(Model):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class ApplicationOut(Model):
+    id: str
+    name: str
+    description: str | None
+    client_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApplicationCreatedOut(ApplicationOut):
+    client_secret: str = Field(description="Shown once; LivePerson connector deliveries are signed with it")
+
+
+class InstallationIn(Model):
+    account_id: str = Field(pattern=ACCOUNT_PATTERN)
+    enabled: bool = True
+    max_retries: int | None = Field(default=None, ge=0, le=5, description="LivePerson retries by count")
+    retention_time: int | None = Field(
+        default=None, ge=2, le=259_200, description="LivePerson time to live, seconds (overrides max_retries)"
+    )
+
+
+class InstallationPatch(Model):
+    enabled: bool | None = None
+    max_retries: int | None = Field(default=None, ge=0, le=5)
+    retention_time: int | None = Field(default=None, ge=2, le=259_200)
+
+
+class InstallationOut(Model):
+    id: str
+    application_id: str
+    account_id: str
+    enabled: bool
+    max_retries: int | None
+    retention_time: int | None
+    state: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ApplicationCreatedOut)
+async def create_application(body: ApplicationIn, ctx: Context, who: CurrentPrincipal) -> dict[str, object]:
+    who.require_admin()
+    return await store.create_application(ctx.db, ctx.box, body.name, body.description)
+
+
+@router.get("", response_model=Page[ApplicationOut])
+async def list_applications(
+    ctx: Context, who: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
+) -> object:
+    who.require_admin()
+    rows, next_cursor = await store.list_applications(ctx.db, limit, cursor)
+    return {"data": rows, "next_cursor": next_cursor}
+
+
+@router.get("/{app_id}", response_model=ApplicationOut)
+async def get_application(app_id: ResourceId, ctx: Context, who: CurrentPrincipal) -> object:
+    who.require_admin()
+    return await store.get_application(ctx.db, app_id)
+
+
+@router.patch("/{app_id}", response_model=ApplicationOut)
+async def update_application(
+    app_id: ResourceId, body: ApplicationPatch, ctx: Context, who: CurrentPrincipal
+) -> object:
+    who.require_admin()
+    return await store.update_application(ctx.db, app_id, body.model_dump(exclude_unset=True))
+
+
+@router.delete("/{app_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_application(app_id: ResourceId, ctx: Context, who: CurrentPrincipal) -> Response:
+    who.require_admin()
+    await store.delete_application(ctx.db, app_id)
+    return Response(status_code=204)
+
+
+@router.post("/{app_id}/installations", status_code=status.HTTP_201_CREATED, response_model=InstallationOut)
+async def create_installation(
+    app_id: ResourceId, body: InstallationIn, ctx: Context, who: CurrentPrincipal
+) -> object:
+    who.require_admin()
+    return await store.create_installation(
+        ctx.db, app_id, body.account_id, body.enabled, body.max_retries, body.retention_time
+    )
+
+
+@router.get("/{app_id}/installations", response_model=Page[InstallationOut])
+async def list_installations(
+    app_id: ResourceId, ctx: Context, who: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
+) -> object:
+    who.require_admin()
+    rows, next_cursor = await store.list_installations(ctx.db, app_id, limit, cursor)
+    return {"data": rows, "next_cursor": next_cursor}
+
+
+@router.get("/{app_id}/installations/{installation_id}", response_model=InstallationOut)
+async def get_installation(
+    app_id: ResourceId, installation_id: ResourceId, ctx: Context, who: CurrentPrincipal
+) -> object:
+    who.require_admin()
+    return await store.get_installation(ctx.db, app_id, installation_id)
+
+
+@router.patch("/{app_id}/installations/{installation_id}", response_model=InstallationOut)
+async def update_installation(
+    app_id: ResourceId,
+    installation_id: ResourceId,
+    body: Annotated[InstallationPatch, Body()],
+    ctx: Context,
+    who: CurrentPrincipal,
+) -> object:
+    who.require_admin()
+    return await store.update_installation(
+        ctx.db, app_id, installation_id, body.model_dump(exclude_unset=True)
+    )
+
+
+@router.delete("/{app_id}/installations/{installation_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_installation(
+    app_id: ResourceId, installation_id: ResourceId, ctx: Context, who: CurrentPrincipal
+) -> Response:
+    who.require_admin()
+    await store.delete_installation(ctx.db, app_id, installation_id)
+    return Response(status_code=204)

@@ -1,0 +1,86 @@
+"""Publish: one event or a batch, accepted (202) only after events and deliveries are committed."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, status
+from pydantic import Discriminator, Field, Tag
+
+from herald import metrics
+from herald.api.auth import Context, CurrentPrincipal
+from herald.api.schemas import AccountId, Model
+from herald.ids import new_id
+from herald.store.publish import NewEvent, publish
+
+router = APIRouter(prefix="/v1/accounts/{account_id}/events", tags=["events"])
+
+MAX_BATCH = 1000
+
+
+class EventIn(Model):
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\s]+$",
+        description="Your id for the event; publishing an id again is accepted and delivers nothing new",
+    )
+    type: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    data: dict[str, Any]
+    timestamp: datetime | None = Field(default=None, description="When it happened (default: now)")
+    ordering_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Events with the same key reach ordered subscriptions one at a time, in publish order",
+    )
+
+
+class EventBatchIn(Model):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+def _kind(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "events" in value else "event"
+
+
+PublishIn = Annotated[
+    Annotated[EventIn, Tag("event")] | Annotated[EventBatchIn, Tag("batch")], Discriminator(_kind)
+]
+
+
+class PublishOut(Model):
+    ids: list[str] = Field(description="The event ids, in the order published")
+    duplicates: list[str] = Field(description="Ids that were already known: accepted, nothing new delivered")
+
+
+def to_new_event(event: EventIn, now: float) -> NewEvent:
+    ts = event.timestamp
+    if ts is not None and ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return NewEvent(
+        id=event.id or new_id("evt"),
+        type=event.type,
+        timestamp=ts.timestamp() if ts else now,
+        data=orjson.dumps(event.data).decode(),
+        ordering_key=event.ordering_key,
+    )
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PublishOut)
+async def publish_events(
+    account_id: AccountId, body: Annotated[PublishIn, Body()], ctx: Context, who: CurrentPrincipal
+) -> PublishOut:
+    who.require_admin()
+    now = time.time()
+    incoming = body.events if isinstance(body, EventBatchIn) else [body]
+    result = await publish(ctx.db, account_id, [to_new_event(e, now) for e in incoming])
+    metrics.EVENTS_PUBLISHED.inc(len(result.ids) - len(result.duplicates))
+    metrics.DELIVERIES_CREATED.inc(result.deliveries)
+    if result.deliveries:
+        ctx.notify_published()
+    return PublishOut(ids=result.ids, duplicates=result.duplicates)

@@ -1,0 +1,188 @@
+"""Subscriptions, owned by an application (`/v1/applications/{id}/subscriptions`, fires for every account
+where it is installed and enabled) or by one account (`/v1/accounts/{id}/subscriptions`)."""
+
+# No `from __future__ import annotations`: FastAPI must resolve the closure-local `OwnerDep` at definition.
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Response, status
+from pydantic import Field, field_validator, model_validator
+
+from herald.api.auth import Context, CurrentPrincipal
+from herald.api.errors import ApiError
+from herald.api.schemas import AccountId, Cursor, EventType, Limit, Model, Page, ResourceId
+from herald.domain.profiles import PROFILES
+from herald.store import applications as app_store
+from herald.store import subscriptions as store
+from herald.store.subscriptions import Owner
+
+ProfileName = Literal["standard", "liveperson-connector"]
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials; use a credential instead")
+    if parts.fragment:
+        raise ValueError("must not have a #fragment")
+    return url
+
+
+class SubscriptionIn(Model):
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    event_types: list[EventType] = Field(min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    profile: ProfileName = "standard"
+    ordered: bool = Field(
+        default=False, description="Deliver events with the same ordering_key one at a time"
+    )
+    max_retries: int | None = Field(default=None, ge=0, le=50)
+
+    _url = field_validator("url")(check_url)
+
+    @model_validator(mode="after")
+    def _retries_fit_profile(self) -> "SubscriptionIn":
+        limit = PROFILES[self.profile].max_retries_limit
+        if self.max_retries is not None and self.max_retries > limit:
+            raise ValueError(f"max_retries must be at most {limit} for profile {self.profile}")
+        return self
+
+
+class SubscriptionPatch(Model):
+    url: Annotated[str | None, Field(default=None, min_length=1, max_length=2048)] = None
+    event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    ordered: bool | None = None
+    max_retries: int | None = Field(default=None, ge=0, le=50)
+    enabled: bool | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else check_url(v)
+
+
+class SubscriptionOut(Model):
+    id: str
+    application_id: str | None
+    account_id: str | None
+    name: str | None
+    description: str | None
+    url: str
+    event_types: list[str]
+    profile: str
+    ordered: bool
+    max_retries: int | None
+    enabled: bool
+    client_id: str | None = Field(description="LivePerson client id (account-owned connector subscriptions)")
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionCreatedOut(SubscriptionOut):
+    secret: str | None = Field(
+        default=None,
+        description="Signing secret, shown once: a whsec_ key (standard) or a client secret (connector). "
+        "Absent for application connector subscriptions, which sign with the application's client secret.",
+    )
+
+
+def _guard_url(ctx: Any, url: str | None) -> None:
+    if url is not None and ctx.guard.literal_blocked(url):
+        raise ApiError(
+            422,
+            "url: the address is private, loopback or otherwise not allowed "
+            "(set HERALD_ALLOW_PRIVATE_TARGETS or HERALD_ALLOW_SUBNETS to permit it)",
+            field="url",
+        )
+
+
+def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_owner: bool) -> APIRouter:
+    router = APIRouter(prefix=prefix, tags=[tag])
+    OwnerDep = Annotated[Owner, Depends(owner_of)]
+
+    @router.post("", status_code=status.HTTP_201_CREATED, response_model=SubscriptionCreatedOut)
+    async def create_subscription(
+        body: SubscriptionIn, owner: OwnerDep, ctx: Context, who: CurrentPrincipal
+    ) -> object:
+        who.require_admin()
+        _guard_url(ctx, body.url)
+        if check_owner and owner.application_id:
+            await app_store.get_application(ctx.db, owner.application_id)
+        return await store.create_subscription(ctx.db, ctx.box, owner, body.model_dump())
+
+    @router.get("", response_model=Page[SubscriptionOut])
+    async def list_subscriptions(
+        owner: OwnerDep, ctx: Context, who: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
+    ) -> object:
+        who.require_admin()
+        rows, next_cursor = await store.list_subscriptions(ctx.db, owner, limit, cursor)
+        return {"data": rows, "next_cursor": next_cursor}
+
+    @router.get("/{subscription_id}", response_model=SubscriptionOut)
+    async def get_subscription(
+        subscription_id: ResourceId, owner: OwnerDep, ctx: Context, who: CurrentPrincipal
+    ) -> object:
+        who.require_admin()
+        return await store.get_subscription(ctx.db, owner, subscription_id)
+
+    @router.patch("/{subscription_id}", response_model=SubscriptionOut)
+    async def update_subscription(
+        subscription_id: ResourceId,
+        body: SubscriptionPatch,
+        owner: OwnerDep,
+        ctx: Context,
+        who: CurrentPrincipal,
+    ) -> object:
+        who.require_admin()
+        _guard_url(ctx, body.url)
+        changes = body.model_dump(exclude_unset=True)
+        for key in ("url", "event_types", "ordered", "enabled"):
+            if key in changes and changes[key] is None:
+                raise ApiError(422, f"{key}: may not be null", field=key)
+        current = await store.get_subscription(ctx.db, owner, subscription_id)
+        limit = PROFILES[current["profile"]].max_retries_limit
+        if (changes.get("max_retries") or 0) > limit:
+            raise ApiError(
+                422,
+                f"max_retries: must be at most {limit} for profile {current['profile']}",
+                field="max_retries",
+            )
+        out = await store.update_subscription(ctx.db, ctx.box, owner, subscription_id, changes)
+        ctx.subscription_changed(subscription_id)
+        return out
+
+    @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
+    async def delete_subscription(
+        subscription_id: ResourceId, owner: OwnerDep, ctx: Context, who: CurrentPrincipal
+    ) -> Response:
+        who.require_admin()
+        await store.delete_subscription(ctx.db, owner, subscription_id)
+        ctx.subscription_changed(subscription_id)
+        return Response(status_code=204)
+
+    return router
+
+
+def _app_owner(app_id: ResourceId) -> Owner:
+    return Owner(application_id=app_id)
+
+
+def _account_owner(account_id: AccountId) -> Owner:
+    return Owner(account_id=account_id)
+
+
+application_router = build_router(
+    "/v1/applications/{app_id}/subscriptions", "application subscriptions", _app_owner, check_owner=True
+)
+account_router = build_router(
+    "/v1/accounts/{account_id}/subscriptions", "account subscriptions", _account_owner, check_owner=False
+)

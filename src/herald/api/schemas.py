@@ -1,0 +1,30 @@
+"""Types shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
+ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
+EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_.:\-]+(\.\*)?$|^\*$"
+
+AccountId = Annotated[str, Path(pattern=ACCOUNT_PATTERN, description="The account (tenant) id")]
+ResourceId = Annotated[str, Path(pattern=ID_PATTERN)]
+Limit = Annotated[int, Query(ge=1, le=250, description="Page size")]
+Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")]
+
+EventType = Annotated[str, Field(min_length=1, max_length=255, pattern=EVENT_TYPE_PATTERN)]
+
+T = TypeVar("T")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last")

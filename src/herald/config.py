@@ -1,0 +1,145 @@
+"""Settings from HERALD_* environment variables, optionally mirrored by a TOML file.
+
+Precedence: environment > TOML file (HERALD_CONFIG, or ./herald.toml when present) > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from herald.domain.retry import RetryConfig
+
+DEFAULT_SQLITE_FILE = "herald.db"
+DEFAULT_KEY_FILE = "herald.key"
+
+
+class ConfigError(ValueError):
+    """A setting has a value Herald cannot use."""
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = f"sqlite:///{DEFAULT_SQLITE_FILE}"
+    listen: str = "127.0.0.1:8080"
+    admin_token: str | None = None
+    # Comma-separated Fernet keys: the first encrypts, all decrypt (so the master key can be rotated).
+    secret_key: str | None = None
+    secret_key_file: str = DEFAULT_KEY_FILE
+    allow_private_targets: bool = False
+    # Comma-separated CIDR ranges the address guard lets through even when private (HERALD_ALLOW_SUBNETS).
+    allow_subnets: str = ""
+    connect_timeout: float = 5.0
+    read_timeout: float = 5.0
+    max_body_bytes: int = 1024 * 1024
+    max_batch_events: int = 1000
+    # Delays between standard-profile attempts, seconds, comma-separated (Standard Webhooks / Svix).
+    retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    liveperson_retry_interval: float = 30.0
+    # Dispatcher tuning.
+    lease_seconds: float = 30.0
+    claim_batch: int = 500
+    max_in_flight: int = 1024
+    endpoint_concurrency: int = 64
+    poll_interval: float = 0.02
+    shutdown_grace: float = 10.0
+    log_level: str = "info"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]") or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        try:
+            return int(self.listen.rsplit(":", 1)[1])
+        except (IndexError, ValueError) as exc:
+            raise ConfigError(f"HERALD_LISTEN must look like host:port, got {self.listen!r}") from exc
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def retry_config(self) -> RetryConfig:
+        try:
+            schedule = tuple(float(part) for part in self.retry_schedule.split(",") if part.strip())
+        except ValueError as exc:
+            raise ConfigError(f"HERALD_RETRY_SCHEDULE must be comma-separated seconds: {exc}") from exc
+        if not schedule or any(d < 0 for d in schedule):
+            raise ConfigError("HERALD_RETRY_SCHEDULE needs at least one non-negative delay")
+        return RetryConfig(schedule=schedule, liveperson_interval=self.liveperson_retry_interval)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def secret_keys(self) -> list[str]:
+        """The configured master keys; when none is given, a key file beside the data is made once."""
+        if self.secret_key:
+            return [k.strip() for k in self.secret_key.split(",") if k.strip()]
+        path = Path(self.secret_key_file)
+        if not path.exists():
+            from cryptography.fernet import Fernet
+
+            path.write_bytes(Fernet.generate_key())
+            path.chmod(0o600)
+        return [path.read_text().strip()]
+
+
+_COERCE: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # type: ignore[misc]
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = _COERCE[name]
+    env_name = f"HERALD_{name.upper()}"
+    if kind in ("bool", bool):
+        return raw if isinstance(raw, bool) else _parse_bool(env_name, str(raw))
+    if kind in ("int", int):
+        try:
+            return int(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{env_name} must be an integer, got {raw!r}") from exc
+    if kind in ("float", float):
+        try:
+            return float(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{env_name} must be a number, got {raw!r}") from exc
+    return str(raw)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_file = env.get("HERALD_CONFIG") or ("herald.toml" if Path("herald.toml").exists() else None)
+    if config_file:
+        try:
+            data = tomllib.loads(Path(config_file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        section = data.get("herald", data)
+        for key, raw in section.items():
+            name = key.lower().removeprefix("herald_")
+            if name not in _COERCE:
+                raise ConfigError(f"unknown setting {key!r} in {config_file}")
+            values[name] = _coerce(name, raw)
+    for name in _COERCE:
+        raw = env.get(f"HERALD_{name.upper()}")
+        if raw is not None and raw != "":
+            values[name] = _coerce(name, raw)
+    return Settings(**values)
+
+
+def generate_admin_token() -> str:
+    return "hrd_admin_" + secrets.token_urlsafe(24)

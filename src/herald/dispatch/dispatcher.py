@@ -1,0 +1,184 @@
+"""The dispatcher: claim due deliveries in batches, send each over its endpoint's lane, record outcomes.
+
+Isolation: every endpoint (scheme://host:port) has a lane with its own concurrency cap and a short
+backlog. A lane that is full hands further deliveries back to the queue instead of holding the worker's
+capacity, so one slow endpoint never stalls the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from herald import metrics
+from herald.config import Settings
+from herald.dispatch.endpoints import EndpointCache
+from herald.dispatch.outcome import decide
+from herald.dispatch.recorder import Recorder
+from herald.dispatch.transport import Transport
+from herald.domain.models import ClaimedDelivery, DeliveryStatus, Endpoint
+from herald.domain.profiles import get_profile
+from herald.store import queue
+from herald.store.database import Database
+
+log = logging.getLogger("herald.dispatch")
+
+DISABLED_RECHECK = 5.0  # seconds before a disabled endpoint's deliveries are looked at again
+LANE_FULL_DELAY = 0.25
+
+
+@dataclass
+class Lane:
+    active: int = 0
+    waiting: deque[tuple[ClaimedDelivery, Endpoint]] = field(default_factory=deque)
+
+
+def lane_key(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Dispatcher:
+    def __init__(
+        self, db: Database, endpoints: EndpointCache, transport: Transport, settings: Settings
+    ) -> None:
+        self.db = db
+        self.endpoints = endpoints
+        self.transport = transport
+        self.settings = settings
+        self.recorder = Recorder(db)
+        self.retry = settings.retry_config()
+        self.lanes: dict[str, Lane] = {}
+        self.held = 0  # deliveries claimed and not yet sent (in flight or waiting in a lane)
+        self.wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._capacity = asyncio.Event()
+
+    def notify(self) -> None:
+        """New work may be due (a publish in this process)."""
+        self.wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.wake.set()
+        self._capacity.set()
+
+    async def run(self) -> None:
+        recorder_task = asyncio.create_task(self.recorder.run())
+        try:
+            await self._claim_loop()
+        finally:
+            await self._drain()
+            await self.recorder.close()
+            await recorder_task
+
+    async def _claim_loop(self) -> None:
+        s = self.settings
+        while not self._stopping.is_set():
+            room = s.max_in_flight - self.held
+            if room <= 0:
+                self._capacity.clear()
+                await self._capacity.wait()
+                continue
+            try:
+                batch = await queue.claim(self.db, min(room, s.claim_batch), s.lease_seconds)
+            except Exception:
+                log.exception("claiming deliveries failed; retrying")
+                await self._sleep(1.0)
+                continue
+            if batch:
+                await self._accept(batch)
+            if len(batch) < min(room, s.claim_batch):
+                await self._sleep(s.poll_interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait for new work, a flush that may have unblocked ordered deliveries, or the poll interval."""
+        self.wake.clear()
+        self.recorder.flushed.clear()
+        waits = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(self.recorder.flushed.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    async def _accept(self, batch: list[ClaimedDelivery]) -> None:
+        try:
+            endpoints = await self.endpoints.get_many({c.subscription_id for c in batch})
+        except Exception:
+            log.exception("loading endpoints failed; handing %d deliveries back", len(batch))
+            await queue.release(self.db, batch, delay=1.0)
+            return
+        gone, disabled, full = [], [], []
+        for claimed in batch:
+            endpoint = endpoints.get(claimed.subscription_id)
+            if endpoint is None:
+                gone.append(claimed)
+            elif not endpoint.enabled:
+                disabled.append(claimed)
+            else:
+                lane = self.lanes.setdefault(lane_key(endpoint.url), Lane())
+                if lane.active < self.settings.endpoint_concurrency:
+                    self._start(lane, claimed, endpoint)
+                elif len(lane.waiting) < self.settings.endpoint_concurrency * 4:
+                    lane.waiting.append((claimed, endpoint))
+                    self.held += 1
+                else:
+                    full.append(claimed)
+        await queue.cancel(self.db, gone)
+        await queue.release(self.db, disabled, delay=DISABLED_RECHECK)
+        await queue.release(self.db, full, delay=LANE_FULL_DELAY)
+
+    def _start(self, lane: Lane, claimed: ClaimedDelivery, endpoint: Endpoint, counted: bool = False) -> None:
+        lane.active += 1
+        if not counted:
+            self.held += 1
+        task = asyncio.create_task(self._deliver(claimed, endpoint))
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._finished(t, lane))
+
+    def _finished(self, task: asyncio.Task[None], lane: Lane) -> None:
+        self._tasks.discard(task)
+        lane.active -= 1
+        self.held -= 1
+        if lane.waiting and not self._stopping.is_set():
+            claimed, endpoint = lane.waiting.popleft()
+            self._start(lane, claimed, endpoint, counted=True)
+        self._capacity.set()
+
+    async def _deliver(self, claimed: ClaimedDelivery, endpoint: Endpoint) -> None:
+        profile = get_profile(endpoint.profile)
+        attempted_at = time.time()
+        request = profile.render(claimed, endpoint, int(attempted_at))
+        started = time.perf_counter()
+        result = await self.transport.send(request)
+        elapsed = time.perf_counter() - started
+        record = decide(profile, claimed, request, result, attempted_at, elapsed * 1000, self.retry)
+        self.recorder.add(record)
+        metrics.ATTEMPT_LATENCY.observe(elapsed)
+        metrics.ATTEMPTS.labels("success" if record.succeeded else "failure").inc()
+        status = record.final_status
+        if status is DeliveryStatus.DELIVERED:
+            metrics.DELIVERIES_DELIVERED.inc()
+        elif status is DeliveryStatus.DEAD:
+            metrics.DELIVERIES_FAILED.inc()
+
+    async def _drain(self) -> None:
+        """Graceful stop: hand back what has not started, let in-flight sends finish within the grace."""
+        waiting = [c for lane in self.lanes.values() for c, _ in lane.waiting]
+        for lane in self.lanes.values():
+            lane.waiting.clear()
+        self.held -= len(waiting)
+        with contextlib.suppress(Exception):
+            await queue.release(self.db, waiting)
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=self.settings.shutdown_grace)
+            for task in late:
+                task.cancel()
+            # Deliveries cut off here keep their lease; it expires and another worker retries them.

@@ -1,0 +1,55 @@
+"""Collects attempt records and writes them in batches: one transaction per flush, not per delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from herald.domain.models import AttemptRecord
+from herald.store import queue
+from herald.store.database import Database
+
+log = logging.getLogger("herald.dispatch")
+
+
+class Recorder:
+    def __init__(self, db: Database, flush_interval: float = 0.005, max_batch: int = 1000) -> None:
+        self.db = db
+        self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self.flushed = asyncio.Event()  # set after each successful flush (ordered followers may be due)
+        self._buffer: list[AttemptRecord] = []
+        self._pending = asyncio.Event()
+        self._closing = False
+
+    def add(self, record: AttemptRecord) -> None:
+        self._buffer.append(record)
+        self._pending.set()
+
+    async def run(self) -> None:
+        while not (self._closing and not self._buffer):
+            await self._pending.wait()
+            if len(self._buffer) < self.max_batch and not self._closing:
+                await asyncio.sleep(self.flush_interval)
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._buffer = self._buffer[: self.max_batch], self._buffer[self.max_batch :]
+        if not self._buffer:
+            self._pending.clear()
+        delay = 0.1
+        while batch:
+            try:
+                await queue.record(self.db, batch)
+                batch = []
+            except Exception:
+                # The database is away: keep the results and try again. If this process dies meanwhile,
+                # the leases expire and the deliveries run again (at-least-once).
+                log.exception("recording %d attempts failed; retrying in %.1fs", len(batch), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.flushed.set()
+
+    async def close(self) -> None:
+        self._closing = True
+        self._pending.set()

@@ -1,0 +1,114 @@
+"""Transports send one request and classify what happened. Like httpx: a real one (aiohttp, one pooled
+session) and an in-memory one for unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import aiohttp
+
+from herald.dispatch.guard import AddressGuard, BlockedTarget, GuardedResolver
+from herald.domain.models import ErrorKind, Request, Response, TransportError
+
+RESPONSE_BODY_LIMIT = 4096
+
+
+class Transport(Protocol):
+    async def send(self, request: Request) -> Response | TransportError: ...
+
+    async def close(self) -> None: ...
+
+
+def classify(exc: BaseException) -> TransportError:
+    """Map an aiohttp failure to the error kinds the delivery log speaks."""
+    message = str(exc) or type(exc).__name__
+    kind = ErrorKind.NETWORK
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        kind = ErrorKind.CONNECT_TIMEOUT
+    elif isinstance(exc, aiohttp.SocketTimeoutError | asyncio.TimeoutError):
+        kind = ErrorKind.READ_TIMEOUT
+    elif isinstance(exc, aiohttp.ClientConnectorDNSError):
+        kind = ErrorKind.BLOCKED_TARGET if isinstance(exc.os_error, BlockedTarget) else ErrorKind.DNS
+    elif isinstance(
+        exc,
+        aiohttp.ClientConnectorCertificateError | aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError,
+    ):
+        kind = ErrorKind.TLS
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        kind = ErrorKind.REFUSED if isinstance(exc.os_error, ConnectionRefusedError) else ErrorKind.NETWORK
+    return TransportError(kind, message[:500])
+
+
+class AiohttpTransport:
+    """POSTs over one pooled session: no redirects, explicit connect/read timeouts, guarded addresses."""
+
+    def __init__(
+        self,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 5.0,
+        guard: AddressGuard | None = None,
+    ) -> None:
+        self.guard = guard
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=0,  # concurrency is capped per endpoint by the dispatcher, not by the pool
+            ttl_dns_cache=30,
+            resolver=GuardedResolver(self.guard) if self.guard else None,
+        )
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
+        )
+
+    async def send(self, request: Request) -> Response | TransportError:
+        if self.guard is not None and self.guard.literal_blocked(request.url):
+            return TransportError(ErrorKind.BLOCKED_TARGET, "the endpoint address is not allowed")
+        if self._session is None:
+            self._session = self._open()
+        try:
+            async with self._session.post(
+                request.url, data=request.body, headers=request.headers, allow_redirects=False
+            ) as resp:
+                body = b""
+                while len(body) < RESPONSE_BODY_LIMIT:
+                    chunk = await resp.content.read(RESPONSE_BODY_LIMIT - len(body))
+                    if not chunk:
+                        break
+                    body += chunk
+                retry_after = resp.headers.get("Retry-After")
+                return Response(resp.status, body, {"retry-after": retry_after} if retry_after else {})
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            return classify(exc)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+Handler = Callable[[Request], Awaitable[Response | TransportError]]
+
+
+class MemoryTransport:
+    """Answers requests with a function and remembers them: for unit tests, no sockets."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[Request] = []
+
+    async def send(self, request: Request) -> Response | TransportError:
+        self.requests.append(request)
+        return await self.handler(request)
+
+    async def close(self) -> None:
+        return None

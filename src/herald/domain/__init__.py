@@ -1,0 +1,1 @@
+"""Pure delivery logic with no I/O: models, profiles (envelopes + headers), signing and retry policies."""

@@ -1,0 +1,98 @@
+"""The values that travel between the store, the dispatcher and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its first attempt or a retry
+    DELIVERED = "delivered"
+    DEAD = "dead"  # retries exhausted (or a manual resend failed); nothing more will be tried
+    CANCELLED = "cancelled"  # its subscription was deleted before it could be delivered
+
+
+class ErrorKind(StrEnum):
+    CONNECT_TIMEOUT = "connect_timeout"
+    READ_TIMEOUT = "read_timeout"
+    REFUSED = "refused"
+    DNS = "dns"
+    TLS = "tls"
+    BAD_STATUS = "bad_status"
+    BLOCKED_TARGET = "blocked_target"
+    NETWORK = "network"  # connection reset, protocol error and other transport failures
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """What the dispatcher needs to know about a subscription to deliver to it."""
+
+    subscription_id: str
+    url: str
+    profile: str
+    secret: str  # the signing secret: a whsec_ key, or the LivePerson client secret
+    client_id: str | None  # LivePerson installation (client) id; None for other profiles
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A queued delivery a worker holds under a lease, with the event it carries."""
+
+    seq: int
+    delivery_id: str
+    account_id: str
+    subscription_id: str
+    event_id: str
+    event_type: str
+    event_timestamp: float
+    event_data: bytes  # the event's data exactly as stored (JSON)
+    attempts: int  # attempts made before this one
+    lease: int  # claim token: the record step only acts if the lease is still ours
+    max_retries: int | None
+    retention_time: int | None
+    manual: bool  # a manual resend: one attempt, no automatic retries
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TransportError:
+    kind: ErrorKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One HTTP try, as the log keeps it; plus what it decided for the delivery."""
+
+    claimed: ClaimedDelivery
+    attempted_at: float
+    duration_ms: float
+    status_code: int | None
+    error_kind: ErrorKind | None
+    error_message: str | None
+    response_body: str | None
+    request_headers: dict[str, str]
+    next_attempt_at: float | None  # None: the delivery is finished (delivered or dead)
+    succeeded: bool
+
+    @property
+    def final_status(self) -> DeliveryStatus:
+        if self.succeeded:
+            return DeliveryStatus.DELIVERED
+        return DeliveryStatus.PENDING if self.next_attempt_at is not None else DeliveryStatus.DEAD

@@ -1,0 +1,17 @@
+"""Prometheus metrics, shared by the API and the dispatcher of one process."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_PUBLISHED = Counter("herald_events_published", "Events accepted by publish (duplicates excluded)")
+DELIVERIES_CREATED = Counter("herald_deliveries_created", "Deliveries queued by publish fan-out")
+DELIVERIES_DELIVERED = Counter("herald_deliveries_delivered", "Deliveries that succeeded")
+DELIVERIES_FAILED = Counter("herald_deliveries_failed", "Deliveries that exhausted their retries (dead)")
+ATTEMPTS = Counter("herald_attempts", "HTTP attempts by outcome", ["outcome"])
+ATTEMPT_LATENCY = Histogram(
+    "herald_attempt_duration_seconds",
+    "Duration of HTTP attempts",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+QUEUE_DEPTH = Gauge("herald_queue_depth", "Deliveries waiting in the queue (due or scheduled)")

@@ -1,0 +1,57 @@
+"""Wiring: build the database, secret box, guard, transport and dispatcher from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from herald.config import Settings
+from herald.dispatch.dispatcher import Dispatcher
+from herald.dispatch.endpoints import EndpointCache
+from herald.dispatch.guard import AddressGuard, parse_subnets
+from herald.dispatch.transport import AiohttpTransport, Transport
+from herald.store.database import Database
+from herald.store.migrate import upgrade
+from herald.store.secretbox import SecretBox
+
+log = logging.getLogger("herald")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    box: SecretBox
+    guard: AddressGuard
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        guard = AddressGuard(
+            allow_private=settings.allow_private_targets,
+            allow_subnets=parse_subnets(settings.allow_subnets),
+        )
+        return cls(settings, Database(settings.database_url), SecretBox(settings.secret_keys()), guard)
+
+    def dispatcher(self, transport: Transport | None = None) -> Dispatcher:
+        transport = transport or AiohttpTransport(
+            self.settings.connect_timeout, self.settings.read_timeout, self.guard
+        )
+        return Dispatcher(self.db, EndpointCache(self.db, self.box), transport, self.settings)
+
+    async def migrate(self) -> None:
+        await upgrade(self.db)
+
+
+@contextlib.asynccontextmanager
+async def running(dispatcher: Dispatcher) -> AsyncIterator[Dispatcher]:
+    """Run a dispatcher in the background for the duration of the block; stop it gracefully after."""
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop()
+        await task
+        await dispatcher.transport.close()

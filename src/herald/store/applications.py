@@ -1,0 +1,175 @@
+"""Applications and their installations into accounts."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from herald.ids import new_id
+from herald.store.database import Database
+from herald.store.errors import Conflict, NotFound
+from herald.store.pagination import page, split_page
+from herald.store.secretbox import SecretBox
+from herald.store.tables import applications, installations, subscriptions
+
+_APP_PUBLIC = [c for c in applications.c if c.name != "client_secret"]
+
+
+async def create_application(
+    db: Database, box: SecretBox, name: str, description: str | None
+) -> dict[str, Any]:
+    now = time.time()
+    client_secret = secrets.token_urlsafe(32)
+    row = {
+        "id": new_id("app"),
+        "name": name,
+        "description": description,
+        "client_id": secrets.token_hex(16),
+        "client_secret": box.encrypt(client_secret),
+        "created_at": now,
+        "updated_at": now,
+    }
+    async with db.write() as conn:
+        await conn.execute(insert(applications), row)
+    return {**row, "client_secret": client_secret}
+
+
+async def get_application(db: Database, app_id: str) -> dict[str, Any]:
+    async with db.read() as conn:
+        row = (await conn.execute(select(*_APP_PUBLIC).where(applications.c.id == app_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"application {app_id} not found", field="application_id")
+    return dict(row)
+
+
+async def list_applications(
+    db: Database, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    query = page(select(*_APP_PUBLIC), applications.c.created_at, applications.c.id, limit, cursor)
+    async with db.read() as conn:
+        rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    return split_page(rows, limit)
+
+
+async def update_application(db: Database, app_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    if changes:
+        async with db.write() as conn:
+            result = await conn.execute(
+                update(applications)
+                .where(applications.c.id == app_id)
+                .values(**changes, updated_at=time.time())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"application {app_id} not found", field="application_id")
+    return await get_application(db, app_id)
+
+
+async def delete_application(db: Database, app_id: str) -> None:
+    async with db.write() as conn:
+        found = await conn.scalar(select(func.count()).where(applications.c.id == app_id))
+        if not found:
+            raise NotFound(f"application {app_id} not found", field="application_id")
+        for table, what in ((subscriptions, "subscriptions"), (installations, "installations")):
+            count = await conn.scalar(select(func.count()).where(table.c.application_id == app_id))
+            if count:
+                raise Conflict(
+                    f"application {app_id} still has {count} {what}; delete them first",
+                    field="application_id",
+                    **{what: count},
+                )
+        await conn.execute(delete(applications).where(applications.c.id == app_id))
+
+
+async def create_installation(
+    db: Database,
+    app_id: str,
+    account_id: str,
+    enabled: bool,
+    max_retries: int | None,
+    retention_time: int | None,
+) -> dict[str, Any]:
+    await get_application(db, app_id)
+    now = time.time()
+    row = {
+        "id": new_id("ins"),
+        "application_id": app_id,
+        "account_id": account_id,
+        "enabled": enabled,
+        "max_retries": max_retries,
+        "retention_time": retention_time,
+        "state": "UP",
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        async with db.write() as conn:
+            await conn.execute(insert(installations), row)
+    except IntegrityError as exc:
+        raise Conflict(
+            f"application {app_id} is already installed in account {account_id}", field="account_id"
+        ) from exc
+    return row
+
+
+async def get_installation(db: Database, app_id: str, installation_id: str) -> dict[str, Any]:
+    async with db.read() as conn:
+        row = (
+            (
+                await conn.execute(
+                    select(installations).where(
+                        installations.c.application_id == app_id, installations.c.id == installation_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound(f"installation {installation_id} not found", field="installation_id")
+    return dict(row)
+
+
+async def list_installations(
+    db: Database, app_id: str, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    await get_application(db, app_id)
+    query = page(
+        select(installations).where(installations.c.application_id == app_id),
+        installations.c.created_at,
+        installations.c.id,
+        limit,
+        cursor,
+    )
+    async with db.read() as conn:
+        rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    return split_page(rows, limit)
+
+
+async def update_installation(
+    db: Database, app_id: str, installation_id: str, changes: dict[str, Any]
+) -> dict[str, Any]:
+    if changes:
+        async with db.write() as conn:
+            result = await conn.execute(
+                update(installations)
+                .where(installations.c.application_id == app_id, installations.c.id == installation_id)
+                .values(**changes, updated_at=time.time())
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"installation {installation_id} not found", field="installation_id")
+    return await get_installation(db, app_id, installation_id)
+
+
+async def delete_installation(db: Database, app_id: str, installation_id: str) -> None:
+    async with db.write() as conn:
+        result = await conn.execute(
+            delete(installations).where(
+                installations.c.application_id == app_id, installations.c.id == installation_id
+            )
+        )
+        if result.rowcount == 0:
+            raise NotFound(f"installation {installation_id} not found", field="installation_id")

@@ -1,0 +1,152 @@
+"""The delivery log: search, one delivery with its attempts, and resend."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import insert, select, update
+
+from herald.domain.models import DeliveryStatus
+from herald.store.database import Database
+from herald.store.errors import NotFound
+from herald.store.pagination import page, split_page
+from herald.store.tables import attempts, deliveries, events, queue
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    subscription_id: str | None = None
+    status: DeliveryStatus | None = None
+    event_type: str | None = None
+    event_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+async def list_deliveries(
+    db: Database, account_id: str, flt: DeliveryFilter, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    d = deliveries.c
+    query = select(deliveries).where(d.account_id == account_id)
+    if flt.subscription_id:
+        query = query.where(d.subscription_id == flt.subscription_id)
+    if flt.status:
+        query = query.where(d.status == flt.status.value)
+    if flt.event_type:
+        query = query.where(d.event_type == flt.event_type)
+    if flt.event_id:
+        query = query.where(d.event_id == flt.event_id)
+    if flt.since is not None:
+        query = query.where(d.created_at >= flt.since)
+    if flt.until is not None:
+        query = query.where(d.created_at < flt.until)
+    async with db.read() as conn:
+        rows = [
+            dict(r) for r in (await conn.execute(page(query, d.created_at, d.id, limit, cursor))).mappings()
+        ]
+    return split_page(rows, limit)
+
+
+async def get_delivery(db: Database, account_id: str, delivery_id: str) -> dict[str, Any]:
+    async with db.read() as conn:
+        row = (
+            (
+                await conn.execute(
+                    select(deliveries).where(
+                        deliveries.c.account_id == account_id, deliveries.c.id == delivery_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"delivery {delivery_id} not found", field="delivery_id")
+        out = dict(row)
+        attempt_rows = (
+            (
+                await conn.execute(
+                    select(attempts)
+                    .where(attempts.c.delivery_id == delivery_id)
+                    .order_by(attempts.c.attempted_at, attempts.c.attempt)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        event = (
+            (
+                await conn.execute(
+                    select(events.c.type, events.c.timestamp, events.c.data, events.c.ordering_key).where(
+                        events.c.account_id == account_id, events.c.id == out["event_id"]
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+    out["attempt_log"] = [
+        {**a, "request_headers": orjson.loads(a["request_headers"]) if a["request_headers"] else {}}
+        for a in attempt_rows
+    ]
+    if event is not None:
+        out["event"] = {
+            "id": out["event_id"],
+            "type": event["type"],
+            "timestamp": event["timestamp"],
+            "ordering_key": event["ordering_key"],
+            "data": orjson.loads(event["data"]),
+        }
+    return out
+
+
+async def resend(db: Database, account_id: str, delivery_id: str) -> dict[str, Any]:
+    """Queue one more attempt now. A manual resend is tried once and not retried automatically."""
+    now = time.time()
+    async with db.write() as conn:
+        row = (
+            (
+                await conn.execute(
+                    select(deliveries).where(
+                        deliveries.c.account_id == account_id, deliveries.c.id == delivery_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFound(f"delivery {delivery_id} not found", field="delivery_id")
+        queued = (
+            await conn.execute(
+                select(queue.c.seq, queue.c.available_at).where(queue.c.delivery_id == delivery_id)
+            )
+        ).first()
+        if queued is not None:
+            # Still queued (waiting for a retry): bring its next attempt forward to now.
+            await conn.execute(update(queue).where(queue.c.seq == queued.seq).values(available_at=now))
+        else:
+            await conn.execute(
+                insert(queue),
+                {
+                    "delivery_id": delivery_id,
+                    "account_id": account_id,
+                    "event_id": row["event_id"],
+                    "subscription_id": row["subscription_id"],
+                    "ordering_key": None,
+                    "available_at": now,
+                    "attempts": row["attempts"],
+                    "lease": 0,
+                    "manual": True,
+                    "created_at": now,
+                },
+            )
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == delivery_id)
+            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, finished_at=None)
+        )
+    return await get_delivery(db, account_id, delivery_id)

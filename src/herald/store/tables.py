@@ -1,0 +1,149 @@
+"""The schema, shared by SQLite and PostgreSQL. Times are epoch seconds (double precision) everywhere.
+
+`queue` is the small, hot work table: one row per delivery still to be attempted. `deliveries` is the
+searchable log of every delivery; `attempts` is append-only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# INTEGER PRIMARY KEY on SQLite is the rowid (auto-increment); BIGINT identity on PostgreSQL.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text),
+    Column("client_id", String(64), nullable=False, unique=True),
+    Column("client_secret", Text, nullable=False),  # encrypted
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+installations = Table(
+    "installations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("application_id", String(40), ForeignKey("applications.id"), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("max_retries", Integer),
+    Column("retention_time", Integer),
+    Column("state", String(20), nullable=False, default="UP"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("application_id", "account_id", name="uq_installations_app_account"),
+    Index("ix_installations_account", "account_id"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("application_id", String(40), ForeignKey("applications.id")),
+    Column("account_id", String(64)),
+    Column("name", String(200)),
+    Column("description", Text),
+    Column("url", Text, nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("profile", String(40), nullable=False),
+    Column("ordered", Boolean, nullable=False, default=False),
+    Column("max_retries", Integer),
+    Column("secret", Text, nullable=False),  # encrypted
+    Column("client_id", String(64)),  # LivePerson client id for account-owned connector subscriptions
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_subscriptions_account", "account_id"),
+    Index("ix_subscriptions_application", "application_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("account_id", String(64), nullable=False),
+    Column("id", String(255), nullable=False),
+    Column("type", String(255), nullable=False),
+    Column("timestamp", Float, nullable=False),
+    Column("data", Text, nullable=False),  # JSON exactly as published (re-encoded once, compactly)
+    Column("ordering_key", String(255)),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("account_id", "id", name="pk_events"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("event_type", String(255), nullable=False),
+    Column("subscription_id", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("last_attempt_at", Float),
+    Column("next_attempt_at", Float),
+    Column("last_status_code", Integer),
+    Column("last_error_kind", String(32)),
+    Column("finished_at", Float),
+    Index("ix_deliveries_account_created", "account_id", "created_at"),
+    Index("ix_deliveries_subscription_created", "subscription_id", "created_at"),
+)
+
+queue = Table(
+    "queue",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),  # publish order
+    Column("delivery_id", String(40), nullable=False, unique=True),
+    Column("account_id", String(64), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("subscription_id", String(40), nullable=False),
+    Column("ordering_key", String(255)),  # set only for ordered subscriptions
+    Column("available_at", Float, nullable=False),  # due time, or lease expiry while claimed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease", Integer, nullable=False, default=0),  # bumped on every claim
+    Column("max_retries", Integer),
+    Column("retention_time", Integer),
+    Column("manual", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_queue_available", "available_at"),
+    Index("ix_queue_ordering", "subscription_id", "ordering_key", "seq"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("delivery_id", String(40), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("attempted_at", Float, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("status_code", Integer),
+    Column("error_kind", String(32)),
+    Column("error_message", Text),
+    Column("response_body", Text),
+    Column("request_headers", Text),
+    Index("ix_attempts_delivery", "delivery_id"),
+)
