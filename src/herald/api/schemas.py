@@ -22,7 +22,13 @@ T = TypeVar("T")
 
 
 class Model(BaseModel):
+    """Request bodies: unknown fields are an error, so typos do not pass silently."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+class OutModel(BaseModel):
+    """Responses: built from rows that may carry more columns than the API shows."""
 
 
 class Page(BaseModel, Generic[T]):

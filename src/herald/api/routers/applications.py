@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Response, status
 from pydantic import Field
 
 from herald.api.auth import Context, CurrentPrincipal
-from herald.api.schemas import ACCOUNT_PATTERN, Cursor, Limit, Model, Page, ResourceId
+from herald.api.schemas import ACCOUNT_PATTERN, Cursor, Limit, Model, OutModel, Page, ResourceId
 from herald.store import applications as store
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
@@ -25,7 +25,7 @@ class ApplicationPatch(Model):
     description: str | None = Field(default=None, max_length=2000)
 
 
-class ApplicationOut(Model):
+class ApplicationOut(OutModel):
     id: str
     name: str
     description: str | None
@@ -53,7 +53,7 @@ class InstallationPatch(Model):
     retention_time: int | None = Field(default=None, ge=2, le=259_200)
 
 
-class InstallationOut(Model):
+class InstallationOut(OutModel):
     id: str
     application_id: str
     account_id: str

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field
 
 from herald.api.auth import Context, CurrentPrincipal
-from herald.api.schemas import AccountId, Cursor, Limit, Model, Page, ResourceId
+from herald.api.schemas import AccountId, Cursor, Limit, OutModel, Page, ResourceId
 from herald.domain.models import DeliveryStatus, ErrorKind
 from herald.store import deliveries as store
 from herald.store.deliveries import DeliveryFilter
@@ -17,7 +17,7 @@ from herald.store.deliveries import DeliveryFilter
 router = APIRouter(prefix="/v1/accounts/{account_id}/deliveries", tags=["deliveries"])
 
 
-class DeliveryOut(Model):
+class DeliveryOut(OutModel):
     id: str
     account_id: str
     event_id: str
@@ -33,7 +33,7 @@ class DeliveryOut(Model):
     finished_at: datetime | None
 
 
-class AttemptOut(Model):
+class AttemptOut(OutModel):
     id: str
     attempt: int
     attempted_at: datetime
@@ -45,7 +45,7 @@ class AttemptOut(Model):
     request_headers: dict[str, str]
 
 
-class EventOut(Model):
+class EventOut(OutModel):
     id: str
     type: str
     timestamp: datetime

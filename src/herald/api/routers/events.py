@@ -12,7 +12,7 @@ from pydantic import Discriminator, Field, Tag
 
 from herald import metrics
 from herald.api.auth import Context, CurrentPrincipal
-from herald.api.schemas import AccountId, Model
+from herald.api.schemas import AccountId, Model, OutModel
 from herald.ids import new_id
 from herald.store.publish import NewEvent, publish
 
@@ -53,7 +53,7 @@ PublishIn = Annotated[
 ]
 
 
-class PublishOut(Model):
+class PublishOut(OutModel):
     ids: list[str] = Field(description="The event ids, in the order published")
     duplicates: list[str] = Field(description="Ids that were already known: accepted, nothing new delivered")
 

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from herald.api.auth import Context, CurrentPrincipal
 from herald.api.errors import ApiError
-from herald.api.schemas import AccountId, Cursor, EventType, Limit, Model, Page, ResourceId
+from herald.api.schemas import AccountId, Cursor, EventType, Limit, Model, OutModel, Page, ResourceId
 from herald.domain.profiles import PROFILES
 from herald.store import applications as app_store
 from herald.store import subscriptions as store
@@ -70,7 +70,7 @@ class SubscriptionPatch(Model):
         return None if v is None else check_url(v)
 
 
-class SubscriptionOut(Model):
+class SubscriptionOut(OutModel):
     id: str
     application_id: str | None
     account_id: str | None
