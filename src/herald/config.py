@@ -5,6 +5,7 @@ Precedence: environment > TOML file (HERALD_CONFIG, or ./herald.toml when presen
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import tomllib
@@ -78,8 +79,8 @@ class Settings:
             schedule = tuple(float(part) for part in self.retry_schedule.split(",") if part.strip())
         except ValueError as exc:
             raise ConfigError(f"HERALD_RETRY_SCHEDULE must be comma-separated seconds: {exc}") from exc
-        if not schedule or any(d < 0 for d in schedule):
-            raise ConfigError("HERALD_RETRY_SCHEDULE needs at least one non-negative delay")
+        if not schedule or any(not math.isfinite(d) or d < 0 for d in schedule):
+            raise ConfigError("HERALD_RETRY_SCHEDULE needs one or more finite, non-negative delays")
         return RetryConfig(schedule=schedule, liveperson_interval=self.liveperson_retry_interval)
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -93,8 +94,10 @@ class Settings:
         if not path.exists():
             from cryptography.fernet import Fernet
 
-            path.write_bytes(Fernet.generate_key())
-            path.chmod(0o600)
+            # Created owner-only from the start: the key must never be readable by others, even briefly.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(Fernet.generate_key())
         return [path.read_text().strip()]
 
 

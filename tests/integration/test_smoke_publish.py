@@ -7,9 +7,18 @@ from herald.store.subscriptions import Owner, create_subscription
 
 async def test_publish_then_claim(db: Database, box: SecretBox) -> None:
     sub = await create_subscription(
-        db, box, Owner(account_id="a1"),
-        {"url": "https://example.com/h", "event_types": ["x.y"], "name": None, "description": None,
-         "profile": "standard", "ordered": False, "max_retries": None},
+        db,
+        box,
+        Owner(account_id="a1"),
+        {
+            "url": "https://example.com/h",
+            "event_types": ["x.y"],
+            "name": None,
+            "description": None,
+            "profile": "standard",
+            "ordered": False,
+            "max_retries": None,
+        },
     )
     result = await publish(db, "a1", [NewEvent(id="e1", type="x.y", timestamp=1.0, data='{"k":1}')])
     assert result.deliveries == 1

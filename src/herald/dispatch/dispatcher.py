@@ -80,21 +80,26 @@ class Dispatcher:
 
     async def _claim_loop(self) -> None:
         s = self.settings
+        backlog = False  # the last claim came back full: more is due than we could take
         while not self._stopping.is_set():
             room = s.max_in_flight - self.held
-            if room <= 0:
+            # Under a backlog, wait for room for a real batch: many tiny claims cost more than they move.
+            wanted = max(1, s.claim_batch // 4) if backlog else 1
+            if room < wanted:
                 self._capacity.clear()
                 await self._capacity.wait()
                 continue
+            size = min(room, s.claim_batch)
             try:
-                batch = await queue.claim(self.db, min(room, s.claim_batch), s.lease_seconds)
+                batch = await queue.claim(self.db, size, s.lease_seconds)
             except Exception:
                 log.exception("claiming deliveries failed; retrying")
                 await self._sleep(1.0)
                 continue
             if batch:
                 await self._accept(batch)
-            if len(batch) < min(room, s.claim_batch):
+            backlog = len(batch) == size
+            if not backlog:
                 await self._sleep(s.poll_interval)
 
     async def _sleep(self, seconds: float) -> None:

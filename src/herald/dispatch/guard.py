@@ -20,7 +20,11 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_EXTRA_BLOCKED = [ipaddress.ip_network(n) for n in ("100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15")]
+# Ranges Python's `is_global` lets through that are still not the public internet: CGNAT, IETF protocol
+# assignments, benchmarking, and IPv6 site-local (deprecated, still private).
+_EXTRA_BLOCKED = [
+    ipaddress.ip_network(n) for n in ("100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "fec0::/10")
+]
 
 
 class BlockedTarget(OSError):

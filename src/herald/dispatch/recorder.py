@@ -13,7 +13,7 @@ log = logging.getLogger("herald.dispatch")
 
 
 class Recorder:
-    def __init__(self, db: Database, flush_interval: float = 0.005, max_batch: int = 1000) -> None:
+    def __init__(self, db: Database, flush_interval: float = 0.01, max_batch: int = 1000) -> None:
         self.db = db
         self.flush_interval = flush_interval
         self.max_batch = max_batch

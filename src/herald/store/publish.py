@@ -39,6 +39,7 @@ class Route:
 class PublishResult:
     ids: list[str]
     duplicates: list[str] = field(default_factory=list)
+    created: int = 0  # events new to the store
     deliveries: int = 0
 
 
@@ -117,6 +118,7 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
             ).scalars()
         )
         result.duplicates = [i for i in unique if i not in inserted]
+        result.created = len(inserted)
         delivery_rows: list[dict[str, Any]] = []
         queue_rows: list[dict[str, Any]] = []
         for ev in unique.values():

@@ -105,8 +105,11 @@ async def update_subscription(
     new_secret = None
     if rotate_secret or "profile" in values:
         current = await get_subscription(db, owner, sub_id)
-        new_secret = _secret_for(values.get("profile", current["profile"]))
+        profile = values.get("profile", current["profile"])
+        new_secret = _secret_for(profile)
         values["secret"] = box.encrypt(new_secret)
+        if profile == "liveperson-connector" and owner.application_id is None and not current["client_id"]:
+            values["client_id"] = secrets.token_hex(16)
     if values:
         async with db.write() as conn:
             result = await conn.execute(

@@ -79,7 +79,7 @@ async def publish_events(
     now = time.time()
     incoming = body.events if isinstance(body, EventBatchIn) else [body]
     result = await publish(ctx.db, account_id, [to_new_event(e, now) for e in incoming])
-    metrics.EVENTS_PUBLISHED.inc(len(result.ids) - len(result.duplicates))
+    metrics.EVENTS_PUBLISHED.inc(result.created)
     metrics.DELIVERIES_CREATED.inc(result.deliveries)
     if result.deliveries:
         ctx.notify_published()

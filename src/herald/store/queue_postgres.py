@@ -1,0 +1,106 @@
+"""The queue's hot path on PostgreSQL: raw asyncpg, one round trip per statement, arrays via unnest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
+
+# Claim due rows (for ordered rows: only the head of their key), lease them, and return them joined
+# with their events, in one statement.
+CLAIM = """
+WITH picked AS (
+    SELECT q.seq FROM queue q
+    WHERE q.available_at <= $1
+      AND (q.ordering_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM queue b
+            WHERE b.subscription_id = q.subscription_id AND b.ordering_key = q.ordering_key
+              AND b.seq < q.seq))
+    ORDER BY q.available_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE queue q SET available_at = $3, lease = q.lease + 1
+    FROM picked WHERE q.seq = picked.seq
+    RETURNING q.seq, q.delivery_id, q.account_id, q.subscription_id, q.event_id, q.attempts, q.lease,
+              q.max_retries, q.retention_time, q.manual, q.created_at
+)
+SELECT c.*, e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data
+FROM claimed c JOIN events e ON e.account_id = c.account_id AND e.id = c.event_id
+ORDER BY c.seq
+"""
+
+INSERT_ATTEMPTS = """
+INSERT INTO attempts (id, delivery_id, account_id, attempt, attempted_at, duration_ms, status_code,
+                      error_kind, error_message, response_body, request_headers)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::float8[], $6::float8[], $7::int[],
+                     $8::text[], $9::text[], $10::text[], $11::text[])
+"""
+
+DELETE_OWNED = """
+DELETE FROM queue q USING unnest($1::bigint[], $2::int[]) AS x(seq, lease)
+WHERE q.seq = x.seq AND q.lease = x.lease
+RETURNING q.seq
+"""
+
+RESCHEDULE_OWNED = """
+UPDATE queue q SET available_at = x.at, attempts = x.attempts
+FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::int[]) AS x(seq, lease, at, attempts)
+WHERE q.seq = x.seq AND q.lease = x.lease
+"""
+
+# Status moves only out of `pending`, except that a success always wins.
+UPDATE_DELIVERIES = """
+UPDATE deliveries d SET
+    attempts = d.attempts + 1,
+    last_attempt_at = x.attempted_at,
+    last_status_code = x.status_code,
+    last_error_kind = x.error_kind,
+    next_attempt_at = CASE WHEN d.status = 'pending' OR x.status = 'delivered'
+                           THEN x.next_at ELSE d.next_attempt_at END,
+    finished_at = CASE WHEN d.status = 'pending' OR x.status = 'delivered'
+                       THEN x.finished_at ELSE d.finished_at END,
+    status = CASE WHEN d.status = 'pending' OR x.status = 'delivered' THEN x.status ELSE d.status END
+FROM unnest($1::text[], $2::float8[], $3::int[], $4::text[], $5::float8[], $6::text[], $7::float8[])
+    AS x(id, attempted_at, status_code, error_kind, next_at, status, finished_at)
+WHERE d.id = x.id
+"""
+
+RELEASE = """
+UPDATE queue q SET available_at = $3
+FROM unnest($1::bigint[], $2::int[]) AS x(seq, lease)
+WHERE q.seq = x.seq AND q.lease = x.lease
+"""
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+async def claim(pg: asyncpg.Connection, now: float, limit: int, lease_until: float) -> list[asyncpg.Record]:
+    return list(await pg.fetch(CLAIM, now, limit, lease_until))
+
+
+async def delete_owned(pg: asyncpg.Connection, owned: Sequence[tuple[int, int]]) -> set[int]:
+    if not owned:
+        return set()
+    return {r[0] for r in await pg.fetch(DELETE_OWNED, *_columns(owned, 2))}
+
+
+async def record(
+    pg: asyncpg.Connection,
+    attempts: Sequence[AttemptRow],
+    retries: Sequence[Retry],
+    updates: Sequence[DeliveryUpdate],
+) -> None:
+    await pg.execute(INSERT_ATTEMPTS, *_columns(attempts, 11))
+    if retries:
+        await pg.execute(RESCHEDULE_OWNED, *_columns(retries, 4))
+    await pg.execute(UPDATE_DELIVERIES, *_columns(updates, 7))
+
+
+async def release(pg: asyncpg.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:
+    await pg.execute(RELEASE, *_columns(owned, 2), at)

@@ -1,0 +1,91 @@
+"""Transports: classification of aiohttp failures, and the in-memory transport used by tests."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import aiohttp
+import pytest
+from aiohttp.client_reqrep import ConnectionKey
+
+from herald.dispatch.guard import AddressGuard, BlockedTarget
+from herald.dispatch.transport import AiohttpTransport, MemoryTransport, classify
+from herald.domain.models import ErrorKind, Request, Response, TransportError
+
+
+def key() -> ConnectionKey:
+    values = dict.fromkeys(ConnectionKey._fields)
+    values.update(host="hooks.example.com", port=443, is_ssl=True, ssl=True)
+    return ConnectionKey(**values)
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), ErrorKind.CONNECT_TIMEOUT),
+        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), ErrorKind.READ_TIMEOUT),
+        (TimeoutError(), ErrorKind.READ_TIMEOUT),
+        (aiohttp.ServerTimeoutError("timeout"), ErrorKind.READ_TIMEOUT),
+        (
+            aiohttp.ClientConnectorDNSError(key(), socket.gaierror(-2, "Name or service not known")),
+            ErrorKind.DNS,
+        ),
+        (
+            aiohttp.ClientConnectorDNSError(key(), BlockedTarget("x resolves only to blocked")),
+            ErrorKind.BLOCKED_TARGET,
+        ),
+        (
+            aiohttp.ClientConnectorCertificateError(key(), ssl.SSLCertVerificationError(1, "self-signed")),
+            ErrorKind.TLS,
+        ),
+        (aiohttp.ClientConnectorSSLError(key(), ssl.SSLError(1, "wrong version number")), ErrorKind.TLS),
+        (
+            aiohttp.ClientConnectorError(key(), ConnectionRefusedError(111, "Connection refused")),
+            ErrorKind.REFUSED,
+        ),
+        (aiohttp.ClientConnectorError(key(), OSError(113, "No route to host")), ErrorKind.NETWORK),
+        (aiohttp.ServerDisconnectedError(), ErrorKind.NETWORK),
+        (aiohttp.ClientPayloadError("Response payload is not completed"), ErrorKind.NETWORK),
+        (ConnectionResetError(104, "Connection reset by peer"), ErrorKind.NETWORK),
+    ],
+)
+def test_classify(exc: BaseException, kind: ErrorKind) -> None:
+    error = classify(exc)
+    assert isinstance(error, TransportError)
+    assert error.kind is kind
+    assert error.message  # never empty: falls back to the exception's type name
+
+
+def test_classify_message_falls_back_to_type_name_and_is_bounded() -> None:
+    assert classify(TimeoutError()).message == "TimeoutError"
+    assert len(classify(OSError("x" * 5000)).message) == 500
+
+
+async def test_memory_transport_answers_and_remembers() -> None:
+    seen: list[str] = []
+
+    async def handler(request: Request) -> Response | TransportError:
+        seen.append(request.url)
+        if request.url.endswith("/down"):
+            return TransportError(ErrorKind.REFUSED, "refused")
+        return Response(200, b"ok:" + request.body)
+
+    transport = MemoryTransport(handler)
+    first = Request("https://a.example/up", b"1", {"x": "1"})
+    second = Request("https://a.example/down", b"2", {})
+    assert await transport.send(first) == Response(200, b"ok:1")
+    assert await transport.send(second) == TransportError(ErrorKind.REFUSED, "refused")
+    assert transport.requests == [first, second]
+    assert seen == [first.url, second.url]
+    assert await transport.close() is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/h", "http://[::1]:9/h", "http://169.254.169.254/"])
+async def test_aiohttp_transport_refuses_blocked_literal_without_connecting(url: str) -> None:
+    transport = AiohttpTransport(guard=AddressGuard())
+    result = await transport.send(Request(url, b"{}", {}))
+    assert isinstance(result, TransportError)
+    assert result.kind is ErrorKind.BLOCKED_TARGET
+    assert transport._session is None  # no session was even opened
+    await transport.close()
