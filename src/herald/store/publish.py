@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.domain.matching import type_matches
-from herald.domain.models import DeliveryStatus
 from herald.ids import new_id
+from herald.store import queue_postgres, queue_sqlite
 from herald.store.database import Database
-from herald.store.tables import deliveries, events, installations, queue, subscriptions
+from herald.store.tables import installations, subscriptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,81 +82,46 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
     ]
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Any:
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(events).on_conflict_do_nothing(index_elements=["account_id", "id"])
-
-
 async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> PublishResult:
+    """Store the events and every delivery they fan out to in one transaction.
+
+    The routes are read just before the write: a subscription created concurrently with a publish may or
+    may not receive it, as with any other ordering of the two requests.
+    """
     now = time.time()
     # The same id twice in one batch is one event, as it would be across two requests.
     unique: dict[str, NewEvent] = {}
     for ev in batch:
         unique.setdefault(ev.id, ev)
     result = PublishResult(ids=[ev.id for ev in batch])
-    async with db.write() as conn:
+    async with db.read() as conn:
         routes = await routes_for_account(conn, account_id)
-        inserted = set(
-            (
-                await conn.execute(
-                    _insert_ignoring_duplicates(db.dialect).returning(events.c.id),
-                    [
-                        {
-                            "account_id": account_id,
-                            "id": ev.id,
-                            "type": ev.type,
-                            "timestamp": ev.timestamp,
-                            "data": ev.data,
-                            "ordering_key": ev.ordering_key,
-                            "created_at": now,
-                        }
-                        for ev in unique.values()
-                    ],
-                )
-            ).scalars()
+    backend = queue_sqlite if db.is_sqlite else queue_postgres
+    async with db.driver_transaction() as conn:
+        inserted = await backend.insert_events(
+            conn,
+            account_id,
+            now,
+            [(ev.id, ev.type, ev.timestamp, ev.data, ev.ordering_key) for ev in unique.values()],
         )
-        result.duplicates = [i for i in unique if i not in inserted]
-        result.created = len(inserted)
-        delivery_rows: list[dict[str, Any]] = []
-        queue_rows: list[dict[str, Any]] = []
-        for ev in unique.values():
-            if ev.id not in inserted:
-                continue
-            for route in routes:
-                if not type_matches(route.event_types, ev.type):
-                    continue
-                delivery_id = new_id("dlv")
-                delivery_rows.append(
-                    {
-                        "id": delivery_id,
-                        "account_id": account_id,
-                        "event_id": ev.id,
-                        "event_type": ev.type,
-                        "subscription_id": route.subscription_id,
-                        "status": DeliveryStatus.PENDING.value,
-                        "attempts": 0,
-                        "created_at": now,
-                        "next_attempt_at": now,
-                    }
-                )
-                queue_rows.append(
-                    {
-                        "delivery_id": delivery_id,
-                        "account_id": account_id,
-                        "event_id": ev.id,
-                        "subscription_id": route.subscription_id,
-                        "ordering_key": ev.ordering_key if route.ordered else None,
-                        "available_at": now,
-                        "attempts": 0,
-                        "lease": 0,
-                        "max_retries": route.max_retries,
-                        "retention_time": route.retention_time,
-                        "manual": False,
-                        "created_at": now,
-                    }
-                )
-        if delivery_rows:
-            await conn.execute(insert(deliveries), delivery_rows)
-            await conn.execute(insert(queue), queue_rows)
-        result.deliveries = len(delivery_rows)
+        rows = [
+            (
+                new_id("dlv"),
+                ev.id,
+                ev.type,
+                route.subscription_id,
+                ev.ordering_key if route.ordered else None,
+                route.max_retries,
+                route.retention_time,
+            )
+            for ev in unique.values()
+            if ev.id in inserted
+            for route in routes
+            if type_matches(route.event_types, ev.type)
+        ]
+        if rows:
+            await backend.enqueue(conn, account_id, now, rows)
+    result.duplicates = [i for i in unique if i not in inserted]
+    result.created = len(inserted)
+    result.deliveries = len(rows)
     return result

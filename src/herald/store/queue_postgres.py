@@ -104,3 +104,52 @@ async def record(
 
 async def release(pg: asyncpg.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:
     await pg.execute(RELEASE, *_columns(owned, 2), at)
+
+
+INSERT_EVENTS = """
+INSERT INTO events (account_id, id, type, timestamp, data, ordering_key, created_at)
+SELECT $1, x.id, x.type, x.ts, x.data, x.okey, $2
+FROM unnest($3::text[], $4::text[], $5::float8[], $6::text[], $7::text[]) AS x(id, type, ts, data, okey)
+ON CONFLICT (account_id, id) DO NOTHING
+RETURNING id
+"""
+
+INSERT_DELIVERIES = """
+INSERT INTO deliveries (id, account_id, event_id, event_type, subscription_id, status, attempts, created_at,
+                        next_attempt_at)
+SELECT x.id, $1, x.event_id, x.event_type, x.sub, 'pending', 0, $2, $2
+FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS x(id, event_id, event_type, sub)
+"""
+
+INSERT_QUEUE = """
+INSERT INTO queue (delivery_id, account_id, event_id, subscription_id, ordering_key, available_at, attempts,
+                   lease, max_retries, retention_time, manual, created_at)
+SELECT x.id, $1, x.event_id, x.sub, x.okey, $2, 0, 0, x.max_retries, x.retention, false, $2
+FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[]) WITH ORDINALITY
+    AS x(id, event_id, sub, okey, max_retries, retention, ord)
+ORDER BY x.ord
+"""
+
+
+async def insert_events(
+    pg: asyncpg.Connection,
+    account_id: str,
+    now: float,
+    events: Sequence[tuple[str, str, float, str, str | None]],
+) -> set[str]:
+    """Insert (id, type, timestamp, data, ordering_key) rows; returns the ids that were new."""
+    rows = await pg.fetch(INSERT_EVENTS, account_id, now, *_columns(events, 5))
+    return {r[0] for r in rows}
+
+
+async def enqueue(
+    pg: asyncpg.Connection,
+    account_id: str,
+    now: float,
+    rows: Sequence[tuple[str, str, str, str, str | None, int | None, int | None]],
+) -> None:
+    """Deliveries and queue rows from (delivery_id, event_id, event_type, subscription_id, ordering_key,
+    max_retries, retention_time), queued in the order given (publish order)."""
+    ids, event_ids, types, subs, okeys, retries, retention = _columns(rows, 7)
+    await pg.execute(INSERT_DELIVERIES, account_id, now, ids, event_ids, types, subs)
+    await pg.execute(INSERT_QUEUE, account_id, now, ids, event_ids, subs, okeys, retries, retention)

@@ -94,3 +94,55 @@ async def record(
 
 async def release(conn: Any, owned: Sequence[tuple[int, int]], at: float) -> None:
     await conn.executemany(RELEASE, [(at, seq, lease) for seq, lease in owned])
+
+
+EXISTING_EVENTS = "SELECT id FROM events WHERE account_id = ? AND id IN ({marks})"
+
+INSERT_EVENT = """
+INSERT INTO events (account_id, id, type, timestamp, data, ordering_key, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+
+INSERT_DELIVERY = """
+INSERT INTO deliveries (id, account_id, event_id, event_type, subscription_id, status, attempts, created_at,
+                        next_attempt_at)
+VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+"""
+
+INSERT_QUEUE = """
+INSERT INTO queue (delivery_id, account_id, event_id, subscription_id, ordering_key, available_at, attempts,
+                   lease, max_retries, retention_time, manual, created_at)
+VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, 0, ?)
+"""
+
+
+async def insert_events(
+    conn: Any, account_id: str, now: float, events: Sequence[tuple[str, str, float, str, str | None]]
+) -> set[str]:
+    """Insert (id, type, timestamp, data, ordering_key) rows; returns the ids that were new. The writer
+    lock is held, so checking first and then inserting cannot race."""
+    existing: set[str] = set()
+    ids = [e[0] for e in events]
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        sql = EXISTING_EVENTS.format(marks=",".join("?" * len(chunk)))
+        existing.update(r[0] for r in await conn.execute_fetchall(sql, [account_id, *chunk]))
+    new = [e for e in events if e[0] not in existing]
+    await conn.executemany(INSERT_EVENT, [(account_id, *e, now) for e in new])
+    return {e[0] for e in new}
+
+
+async def enqueue(
+    conn: Any,
+    account_id: str,
+    now: float,
+    rows: Sequence[tuple[str, str, str, str, str | None, int | None, int | None]],
+) -> None:
+    """Deliveries and queue rows from (delivery_id, event_id, event_type, subscription_id, ordering_key,
+    max_retries, retention_time), queued in the order given (publish order)."""
+    await conn.executemany(
+        INSERT_DELIVERY, [(d, account_id, e, t, s, now, now) for d, e, t, s, _, _, _ in rows]
+    )
+    await conn.executemany(
+        INSERT_QUEUE, [(d, account_id, e, s, k, now, mr, rt, now) for d, e, _, s, k, mr, rt in rows]
+    )
