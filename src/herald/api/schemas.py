@@ -5,11 +5,26 @@ from __future__ import annotations
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from herald.api.errors import ApiError
 
 ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$"
 ID_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_.:\-]+(\.\*)?$|^\*$"
+
+NO_NUL = r"^[^\x00]*$"
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it for every backend alike.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Free text stored as-is: names, descriptions, URLs, keys.
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 AccountId = Annotated[str, Path(pattern=ACCOUNT_PATTERN, description="The account (tenant) id")]
 ResourceId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -18,7 +33,16 @@ Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` 
 
 EventType = Annotated[str, Field(min_length=1, max_length=255, pattern=EVENT_TYPE_PATTERN)]
 
+QueryText = Annotated[str | None, Query(max_length=255, pattern=NO_NUL)]
+
 T = TypeVar("T")
+
+
+def reject_nulls(changes: dict[str, object], *required: str) -> None:
+    """A PATCH may omit a required field, but not set it to null."""
+    for key in required:
+        if key in changes and changes[key] is None:
+            raise ApiError(422, f"{key}: may not be null", field=key)
 
 
 class Model(BaseModel):

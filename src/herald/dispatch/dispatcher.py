@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from herald import metrics
 from herald.config import Settings
 from herald.dispatch.endpoints import EndpointCache
-from herald.dispatch.outcome import decide
+from herald.dispatch.outcome import decide, internal_failure
 from herald.dispatch.recorder import Recorder
 from herald.dispatch.transport import Transport
 from herald.domain.models import ClaimedDelivery, DeliveryStatus, Endpoint
@@ -158,13 +158,19 @@ class Dispatcher:
         self._capacity.set()
 
     async def _deliver(self, claimed: ClaimedDelivery, endpoint: Endpoint) -> None:
-        profile = get_profile(endpoint.profile)
         attempted_at = time.time()
-        request = profile.render(claimed, endpoint, int(attempted_at))
-        started = time.perf_counter()
-        result = await self.transport.send(request)
-        elapsed = time.perf_counter() - started
-        record = decide(profile, claimed, request, result, attempted_at, elapsed * 1000, self.retry)
+        try:
+            profile = get_profile(endpoint.profile)
+            request = profile.render(claimed, endpoint, int(attempted_at))
+            started = time.perf_counter()
+            result = await self.transport.send(request)
+            elapsed = time.perf_counter() - started
+            record = decide(profile, claimed, request, result, attempted_at, elapsed * 1000, self.retry)
+        except Exception as exc:
+            # Never let a delivery die silently: it would be re-claimed forever. Record it as dead.
+            log.exception("delivery %s could not be attempted", claimed.delivery_id)
+            record = internal_failure(claimed, attempted_at, exc)
+            elapsed = time.time() - attempted_at
         self.recorder.add(record)
         metrics.ATTEMPT_LATENCY.observe(elapsed)
         metrics.ATTEMPTS.labels("success" if record.succeeded else "failure").inc()

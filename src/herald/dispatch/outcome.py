@@ -69,3 +69,19 @@ def decide(
         next_attempt_at=next_at,
         succeeded=succeeded,
     )
+
+
+def internal_failure(claimed: ClaimedDelivery, attempted_at: float, exc: Exception) -> AttemptRecord:
+    """Herald itself failed to attempt the delivery; retrying would fail the same way."""
+    return AttemptRecord(
+        claimed=claimed,
+        attempted_at=attempted_at,
+        duration_ms=0.0,
+        status_code=None,
+        error_kind=ErrorKind.INTERNAL,
+        error_message=f"{type(exc).__name__}: {exc}"[:500],
+        response_body=None,
+        request_headers={},
+        next_attempt_at=None,
+        succeeded=False,
+    )

@@ -22,6 +22,7 @@ class ErrorKind(StrEnum):
     BAD_STATUS = "bad_status"
     BLOCKED_TARGET = "blocked_target"
     NETWORK = "network"  # connection reset, protocol error and other transport failures
+    INTERNAL = "internal"  # Herald could not build the request: a bug, recorded rather than retried forever
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,20 +9,30 @@ from fastapi import APIRouter, Body, Response, status
 from pydantic import Field
 
 from herald.api.auth import Context, CurrentPrincipal
-from herald.api.schemas import ACCOUNT_PATTERN, Cursor, Limit, Model, OutModel, Page, ResourceId
+from herald.api.schemas import (
+    ACCOUNT_PATTERN,
+    Cursor,
+    Limit,
+    Model,
+    OutModel,
+    Page,
+    ResourceId,
+    Text,
+    reject_nulls,
+)
 from herald.store import applications as store
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
 
 
 class ApplicationIn(Model):
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
+    name: Text = Field(min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=2000)
 
 
 class ApplicationPatch(Model):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=2000)
 
 
 class ApplicationOut(OutModel):
@@ -91,7 +101,9 @@ async def update_application(
     app_id: ResourceId, body: ApplicationPatch, ctx: Context, who: CurrentPrincipal
 ) -> object:
     who.require_admin()
-    return await store.update_application(ctx.db, app_id, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, "name")
+    return await store.update_application(ctx.db, app_id, changes)
 
 
 @router.delete("/{app_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -137,9 +149,9 @@ async def update_installation(
     who: CurrentPrincipal,
 ) -> object:
     who.require_admin()
-    return await store.update_installation(
-        ctx.db, app_id, installation_id, body.model_dump(exclude_unset=True)
-    )
+    changes = body.model_dump(exclude_unset=True)
+    reject_nulls(changes, "enabled")
+    return await store.update_installation(ctx.db, app_id, installation_id, changes)
 
 
 @router.delete("/{app_id}/installations/{installation_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from pydantic import Field
 
 from herald.api.auth import Context, CurrentPrincipal
-from herald.api.schemas import AccountId, Cursor, Limit, OutModel, Page, ResourceId
+from herald.api.schemas import AccountId, Cursor, Limit, OutModel, Page, QueryText, ResourceId
 from herald.domain.models import DeliveryStatus, ErrorKind
 from herald.store import deliveries as store
 from herald.store.deliveries import DeliveryFilter
@@ -67,10 +67,10 @@ async def list_deliveries(
     account_id: AccountId,
     ctx: Context,
     who: CurrentPrincipal,
-    subscription_id: Annotated[str | None, Query(max_length=64)] = None,
+    subscription_id: QueryText = None,
     status: DeliveryStatus | None = None,
-    event_type: Annotated[str | None, Query(max_length=255)] = None,
-    event_id: Annotated[str | None, Query(max_length=255)] = None,
+    event_type: QueryText = None,
+    event_id: QueryText = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Limit = 50,

@@ -12,7 +12,8 @@ from pydantic import Discriminator, Field, Tag
 
 from herald import metrics
 from herald.api.auth import Context, CurrentPrincipal
-from herald.api.schemas import AccountId, Model, OutModel
+from herald.api.errors import ApiError
+from herald.api.schemas import AccountId, Model, OutModel, Text
 from herald.ids import new_id
 from herald.store.publish import NewEvent, publish
 
@@ -26,13 +27,13 @@ class EventIn(Model):
         default=None,
         min_length=1,
         max_length=255,
-        pattern=r"^[^\s]+$",
+        pattern=r"^[^\s\x00]+$",
         description="Your id for the event; publishing an id again is accepted and delivers nothing new",
     )
     type: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:\-]+$")
     data: dict[str, Any]
     timestamp: datetime | None = Field(default=None, description="When it happened (default: now)")
-    ordering_key: str | None = Field(
+    ordering_key: Text | None = Field(
         default=None,
         min_length=1,
         max_length=255,
@@ -58,15 +59,27 @@ class PublishOut(OutModel):
     duplicates: list[str] = Field(description="Ids that were already known: accepted, nothing new delivered")
 
 
-def to_new_event(event: EventIn, now: float) -> NewEvent:
+# Receivers must be able to render the timestamp (ISO 8601, year 1970-9999).
+EARLIEST, LATEST = 0.0, datetime(9999, 12, 30, tzinfo=UTC).timestamp()
+
+
+def to_new_event(event: EventIn, now: float, where: str) -> NewEvent:
+    """`where` is the event's path in the request ("" or "events.3.") for error messages."""
     ts = event.timestamp
     if ts is not None and ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
+    epoch = ts.timestamp() if ts else now
+    if not EARLIEST <= epoch <= LATEST:
+        raise ApiError(422, f"{where}timestamp: must be between 1970 and 9999", field=f"{where}timestamp")
+    try:
+        data = orjson.dumps(event.data).decode()
+    except TypeError as exc:  # integers beyond 64 bits: most receivers could not read them either
+        raise ApiError(422, f"{where}data: {exc}", field=f"{where}data") from exc
     return NewEvent(
         id=event.id or new_id("evt"),
         type=event.type,
-        timestamp=ts.timestamp() if ts else now,
-        data=orjson.dumps(event.data).decode(),
+        timestamp=epoch,
+        data=data,
         ordering_key=event.ordering_key,
     )
 
@@ -77,8 +90,11 @@ async def publish_events(
 ) -> PublishOut:
     who.require_admin()
     now = time.time()
-    incoming = body.events if isinstance(body, EventBatchIn) else [body]
-    result = await publish(ctx.db, account_id, [to_new_event(e, now) for e in incoming])
+    if isinstance(body, EventBatchIn):
+        batch = [to_new_event(e, now, f"events.{i}.") for i, e in enumerate(body.events)]
+    else:
+        batch = [to_new_event(body, now, "")]
+    result = await publish(ctx.db, account_id, batch)
     metrics.EVENTS_PUBLISHED.inc(result.created)
     metrics.DELIVERIES_CREATED.inc(result.deliveries)
     if result.deliveries:

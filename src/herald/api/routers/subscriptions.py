@@ -8,11 +8,22 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Response, status
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from herald.api.auth import Context, CurrentPrincipal
 from herald.api.errors import ApiError
-from herald.api.schemas import AccountId, Cursor, EventType, Limit, Model, OutModel, Page, ResourceId
+from herald.api.schemas import (
+    AccountId,
+    Cursor,
+    EventType,
+    Limit,
+    Model,
+    OutModel,
+    Page,
+    ResourceId,
+    Text,
+    reject_nulls,
+)
 from herald.domain.profiles import PROFILES
 from herald.store import applications as app_store
 from herald.store import subscriptions as store
@@ -35,10 +46,10 @@ def check_url(url: str) -> str:
 
 
 class SubscriptionIn(Model):
-    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    url: Annotated[Text, Field(min_length=1, max_length=2048)]
     event_types: list[EventType] = Field(min_length=1, max_length=200)
-    name: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
+    name: Text | None = Field(default=None, max_length=200)
+    description: Text | None = Field(default=None, max_length=2000)
     profile: ProfileName = "standard"
     ordered: bool = Field(
         default=False, description="Deliver events with the same ordering_key one at a time"
@@ -47,19 +58,12 @@ class SubscriptionIn(Model):
 
     _url = field_validator("url")(check_url)
 
-    @model_validator(mode="after")
-    def _retries_fit_profile(self) -> "SubscriptionIn":
-        limit = PROFILES[self.profile].max_retries_limit
-        if self.max_retries is not None and self.max_retries > limit:
-            raise ValueError(f"max_retries must be at most {limit} for profile {self.profile}")
-        return self
-
 
 class SubscriptionPatch(Model):
-    url: Annotated[str | None, Field(default=None, min_length=1, max_length=2048)] = None
+    url: Annotated[Text | None, Field(default=None, min_length=1, max_length=2048)] = None
     event_types: list[EventType] | None = Field(default=None, min_length=1, max_length=200)
-    name: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
+    name: Text | None = Field(default=None, max_length=200)
+    description: Text | None = Field(default=None, max_length=2000)
     ordered: bool | None = None
     max_retries: int | None = Field(default=None, ge=0, le=50)
     enabled: bool | None = None
@@ -95,6 +99,17 @@ class SubscriptionCreatedOut(SubscriptionOut):
     )
 
 
+def _check_max_retries(profile: str, max_retries: int | None) -> None:
+    limit = PROFILES[profile].max_retries_limit
+    if max_retries is not None and max_retries > limit:
+        raise ApiError(
+            422,
+            f"max_retries: must be at most {limit} for profile {profile}",
+            field="max_retries",
+            limit=limit,
+        )
+
+
 def _guard_url(ctx: Any, url: str | None) -> None:
     if url is not None and ctx.guard.literal_blocked(url):
         raise ApiError(
@@ -115,6 +130,7 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
     ) -> object:
         who.require_admin()
         _guard_url(ctx, body.url)
+        _check_max_retries(body.profile, body.max_retries)
         if check_owner and owner.application_id:
             await app_store.get_application(ctx.db, owner.application_id)
         return await store.create_subscription(ctx.db, ctx.box, owner, body.model_dump())
@@ -145,17 +161,9 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
         who.require_admin()
         _guard_url(ctx, body.url)
         changes = body.model_dump(exclude_unset=True)
-        for key in ("url", "event_types", "ordered", "enabled"):
-            if key in changes and changes[key] is None:
-                raise ApiError(422, f"{key}: may not be null", field=key)
+        reject_nulls(changes, "url", "event_types", "ordered", "enabled")
         current = await store.get_subscription(ctx.db, owner, subscription_id)
-        limit = PROFILES[current["profile"]].max_retries_limit
-        if (changes.get("max_retries") or 0) > limit:
-            raise ApiError(
-                422,
-                f"max_retries: must be at most {limit} for profile {current['profile']}",
-                field="max_retries",
-            )
+        _check_max_retries(current["profile"], changes.get("max_retries"))
         out = await store.update_subscription(ctx.db, ctx.box, owner, subscription_id, changes)
         ctx.subscription_changed(subscription_id)
         return out
