@@ -21,7 +21,9 @@ from herald.store.secretbox import SecretBox
 
 PG_ADMIN_URL = os.environ.get("HERALD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("HERALD_TEST_REQUIRE_POSTGRES") == "1"
-BACKENDS = [b.strip() for b in os.environ.get("HERALD_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+BACKENDS = [
+    b.strip() for b in os.environ.get("HERALD_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()
+]
 
 
 def _pg_reachable() -> bool:
@@ -81,7 +83,7 @@ def drop_pg_database(url: str) -> None:
 def _skip_or_fail_without_pg() -> None:
     if not pg_available():
         if REQUIRE_PG:
-            pytest.fail(f"PostgreSQL is required (HERALD_TEST_REQUIRE_POSTGRES=1) but {PG_ADMIN_URL} is unreachable")
+            pytest.fail(f"HERALD_TEST_REQUIRE_POSTGRES=1 but {PG_ADMIN_URL} is unreachable")
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
 
 

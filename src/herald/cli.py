@@ -103,10 +103,20 @@ def api(listen: Listen = None, database_url: DatabaseUrl = None) -> None:
 
 
 @app.command()
-def worker(database_url: DatabaseUrl = None) -> None:
+def worker(
+    database_url: DatabaseUrl = None,
+    metrics_listen: Annotated[
+        str | None, typer.Option("--metrics-listen", help="host:port to serve this worker's /metrics on")
+    ] = None,
+) -> None:
     """Run a dispatcher only. Start as many as you like on PostgreSQL; SIGTERM stops one gracefully."""
     settings = _settings(database_url=database_url)
     _logging(settings)
+    if metrics_listen:
+        from prometheus_client import start_http_server
+
+        host, _, port = metrics_listen.rpartition(":")
+        start_http_server(int(port), addr=host or "127.0.0.1")
     _install_uvloop()
     asyncio.run(_worker(settings))
 
@@ -148,6 +158,50 @@ def keygen() -> None:
     from herald.store.secretbox import SecretBox
 
     print(SecretBox.generate_key())
+
+
+@app.command()
+def bench(
+    backend: Annotated[str, typer.Option(help="sqlite | postgresql")] = "sqlite",
+    pg_url: Annotated[
+        str, typer.Option(help="PostgreSQL server to create (and drop) a throw-away database on")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+    events: Annotated[int, typer.Option(help="Events to publish in the throughput run")] = 20_000,
+    fanout: Annotated[int, typer.Option(help="Subscriptions per event")] = 1,
+    batch: Annotated[int, typer.Option(help="Events per publish request")] = 500,
+    publishers: Annotated[int, typer.Option(help="Concurrent publish requests")] = 4,
+    workers: Annotated[int, typer.Option(help="`herald worker` processes (postgresql)")] = 1,
+    rate: Annotated[int, typer.Option(help="Events/s in the latency run")] = 1_000,
+    duration: Annotated[float, typer.Option(help="Seconds of the latency run")] = 20.0,
+    mode: Annotated[str, typer.Option(help="throughput | latency | all")] = "all",
+    payload: Annotated[int, typer.Option(help="Bytes of padding in each event's data")] = 256,
+    ceiling_concurrency: Annotated[int, typer.Option(help="Requests in flight for the ceiling")] = 64,
+    timeout: Annotated[float, typer.Option(help="Longest any one wait may take, seconds")] = 300.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
+) -> None:
+    """Benchmark the real API and dispatcher against a fast local receiver, with the ceiling alongside."""
+    from herald.bench import BenchOptions, run_bench
+
+    options = BenchOptions(
+        backend=backend,
+        pg_url=pg_url,
+        events=events,
+        fanout=fanout,
+        batch=batch,
+        publishers=publishers,
+        workers=workers,
+        rate=rate,
+        duration=duration,
+        mode=mode,
+        payload=payload,
+        ceiling_concurrency=ceiling_concurrency,
+        timeout=timeout,
+    )
+    try:
+        options.check()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    raise typer.Exit(run_bench(options, as_json=as_json))
 
 
 def main() -> None:

@@ -92,13 +92,27 @@ class Settings:
             return [k.strip() for k in self.secret_key.split(",") if k.strip()]
         path = Path(self.secret_key_file)
         if not path.exists():
-            from cryptography.fernet import Fernet
-
-            # Created owner-only from the start: the key must never be readable by others, even briefly.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(Fernet.generate_key())
+            _create_key_file(path)
         return [path.read_text().strip()]
+
+
+def _create_key_file(path: Path) -> None:
+    """Write a new master key so that it appears whole and owner-only, or not at all: processes starting
+    together (`herald api` beside `herald worker`) race here, and the loser must read the winner's key."""
+    from cryptography.fernet import Fernet
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(Fernet.generate_key())
+        out.flush()
+        os.fsync(out.fileno())
+    try:
+        os.link(tmp, path)  # atomic, and fails if another process got there first
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
 
 
 _COERCE: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # type: ignore[misc]

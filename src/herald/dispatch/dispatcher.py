@@ -30,12 +30,28 @@ log = logging.getLogger("herald.dispatch")
 
 DISABLED_RECHECK = 5.0  # seconds before a disabled endpoint's deliveries are looked at again
 LANE_FULL_DELAY = 0.25
+# A lane may hold what its endpoint drains in this long (but at least 4x its concurrency): a fast endpoint
+# keeps a deep backlog and no claimed row is handed back, a slow one holds little of the worker's capacity.
+LANE_BACKLOG_SECONDS = 0.5
 
 
 @dataclass
 class Lane:
     active: int = 0
     waiting: deque[tuple[ClaimedDelivery, Endpoint]] = field(default_factory=deque)
+    rate: float = 0.0  # completions per second over the last full window
+    _completed: int = 0
+    _window_start: float = field(default_factory=time.monotonic)
+
+    def completed(self) -> None:
+        self._completed += 1
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self.rate = self._completed / (now - self._window_start)
+            self._completed, self._window_start = 0, now
+
+    def backlog_limit(self, concurrency: int) -> int:
+        return max(4 * concurrency, int(self.rate * LANE_BACKLOG_SECONDS))
 
 
 def lane_key(url: str) -> str:
@@ -131,7 +147,7 @@ class Dispatcher:
                 lane = self.lanes.setdefault(lane_key(endpoint.url), Lane())
                 if lane.active < self.settings.endpoint_concurrency:
                     self._start(lane, claimed, endpoint)
-                elif len(lane.waiting) < self.settings.endpoint_concurrency * 4:
+                elif len(lane.waiting) < lane.backlog_limit(self.settings.endpoint_concurrency):
                     lane.waiting.append((claimed, endpoint))
                     self.held += 1
                 else:
@@ -151,6 +167,7 @@ class Dispatcher:
     def _finished(self, task: asyncio.Task[None], lane: Lane) -> None:
         self._tasks.discard(task)
         lane.active -= 1
+        lane.completed()
         self.held -= 1
         if lane.waiting and not self._stopping.is_set():
             claimed, endpoint = lane.waiting.popleft()
