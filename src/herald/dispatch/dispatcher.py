@@ -87,9 +87,11 @@ class Dispatcher:
 
     async def run(self) -> None:
         recorder_task = asyncio.create_task(self.recorder.run())
+        checkpoints = asyncio.create_task(self.db.checkpoint_forever())
         try:
             await self._claim_loop()
         finally:
+            checkpoints.cancel()
             await self._drain()
             await self.recorder.close()
             await recorder_task

@@ -17,7 +17,8 @@ class Recorder:
         self.db = db
         self.flush_interval = flush_interval
         self.max_batch = max_batch
-        self.flushed = asyncio.Event()  # set after each successful flush (ordered followers may be due)
+        # Set after a flush that finished an ordered delivery: the next one of its key is due now.
+        self.flushed = asyncio.Event()
         self._buffer: list[AttemptRecord] = []
         self._pending = asyncio.Event()
         self._closing = False
@@ -37,6 +38,7 @@ class Recorder:
         batch, self._buffer = self._buffer[: self.max_batch], self._buffer[self.max_batch :]
         if not self._buffer:
             self._pending.clear()
+        unblocks = any(r.claimed.ordering_key is not None and r.next_attempt_at is None for r in batch)
         delay = 0.1
         while batch:
             try:
@@ -48,7 +50,8 @@ class Recorder:
                 log.exception("recording %d attempts failed; retrying in %.1fs", len(batch), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        self.flushed.set()
+        if unblocks:
+            self.flushed.set()
 
     async def close(self) -> None:
         self._closing = True

@@ -13,6 +13,9 @@ from herald.dispatch.guard import AddressGuard, BlockedTarget, GuardedResolver
 from herald.domain.models import ErrorKind, Request, Response, TransportError
 
 RESPONSE_BODY_LIMIT = 4096
+# Sent with every request. Stating them ourselves keeps aiohttp from adding its defaults (gzip would make
+# logged response bodies unreadable), and is much cheaper per request than `skip_auto_headers`.
+TRANSPORT_HEADERS = {"accept": "*/*", "accept-encoding": "identity"}
 
 
 class Transport(Protocol):
@@ -67,7 +70,6 @@ class AiohttpTransport:
             timeout=self._timeout,
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent", "Content-Type", "Accept", "Accept-Encoding"),
         )
 
     async def send(self, request: Request) -> Response | TransportError:
@@ -77,7 +79,10 @@ class AiohttpTransport:
             self._session = self._open()
         try:
             async with self._session.post(
-                request.url, data=request.body, headers=request.headers, allow_redirects=False
+                request.url,
+                data=request.body,
+                headers=request.headers | TRANSPORT_HEADERS,
+                allow_redirects=False,
             ) as resp:
                 body = b""
                 while len(body) < RESPONSE_BODY_LIMIT:

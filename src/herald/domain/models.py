@@ -55,6 +55,7 @@ class ClaimedDelivery:
     retention_time: int | None
     manual: bool  # a manual resend: one attempt, no automatic retries
     created_at: float
+    ordering_key: str | None = None  # set when its subscription is ordered: followers wait for it
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,17 +7,22 @@ same file wait on `busy_timeout`. Reads use their own pool and run concurrently 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from herald.config import ConfigError
+from herald.store.sqlite_writer import PRAGMAS, SqliteWriter
 
 Dialect = Literal["sqlite", "postgresql"]
+log = logging.getLogger("herald.store")
+T = TypeVar("T")
 
 
 def async_url(url: str) -> tuple[str, Dialect]:
@@ -34,18 +39,13 @@ def async_url(url: str) -> tuple[str, Dialect]:
     raise ConfigError(f"HERALD_DATABASE_URL must start with sqlite:// or postgresql://, got {url!r}")
 
 
-def _sqlite_pragmas(immediate: bool) -> Any:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's implicit BEGIN is deferred).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")  # an accepted event survives power loss, not only a crash
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    return on_connect
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's implicit BEGIN is deferred).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
 
 
 class Database:
@@ -53,9 +53,11 @@ class Database:
         self.url = url
         driver_url, self.dialect = async_url(url)
         self.is_sqlite = self.dialect == "sqlite"
+        self.sqlite_writer: SqliteWriter | None = None
         if self.is_sqlite:
             self.engine = self._sqlite_engine(driver_url, immediate=False, pool_size=pool_size)
             self.write_engine = self._sqlite_engine(driver_url, immediate=True, pool_size=1)
+            self.sqlite_writer = SqliteWriter(make_url(driver_url).database or "")
         else:
             self.engine = create_async_engine(
                 driver_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -65,7 +67,7 @@ class Database:
     @staticmethod
     def _sqlite_engine(driver_url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         engine = create_async_engine(driver_url, pool_size=pool_size, max_overflow=0, pool_timeout=120)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(immediate))
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
         event.listen(engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql(begin_sql))
         return engine
@@ -83,18 +85,39 @@ class Database:
 
     @asynccontextmanager
     async def driver_transaction(self) -> AsyncIterator[Any]:
-        """The driver's own connection (aiosqlite / asyncpg) inside a write transaction, for the queue's
-        hot path, where SQLAlchemy's per-statement and per-row overhead is measurable."""
-        if self.is_sqlite:
-            async with self.write() as conn:
-                yield (await conn.get_raw_connection()).driver_connection
-            return
+        """PostgreSQL: asyncpg's own connection inside a transaction, for the queue's hot path, where
+        SQLAlchemy's per-statement and per-row overhead is measurable. (SQLite: `sqlite_write`.)"""
         async with self.engine.connect() as conn:
             pg: Any = (await conn.get_raw_connection()).driver_connection
             async with pg.transaction():
                 yield pg
 
+    async def sqlite_write(self, fn: Callable[..., T], *args: object, durable: bool = True) -> T:
+        """SQLite: run `fn(connection, *args)` as one write transaction on the writer thread.
+
+        `durable=False` commits without an fsync of its own: for leases and attempt records, whose loss at
+        a power cut only repeats a delivery. WAL order makes them durable with the next fsync (the next
+        publish, or a checkpoint); a crash of the process loses nothing either way."""
+        assert self.sqlite_writer is not None, "sqlite_write on a PostgreSQL database"
+        return await self.sqlite_writer.run(fn, *args, durable=durable)
+
+    async def checkpoint_forever(self, interval: float = 1.0) -> None:
+        """SQLite: copy the WAL into the database now and then without blocking writers (PASSIVE), so that
+        commits never pay for a checkpoint. A no-op on PostgreSQL."""
+        if not self.is_sqlite:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.engine.connect() as conn:
+                    raw: Any = (await conn.get_raw_connection()).driver_connection
+                    await raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:
+                log.exception("WAL checkpoint failed; will try again")
+
     async def dispose(self) -> None:
+        if self.sqlite_writer is not None:
+            await self.sqlite_writer.close()
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()

@@ -96,15 +96,10 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
     result = PublishResult(ids=[ev.id for ev in batch])
     async with db.read() as conn:
         routes = await routes_for_account(conn, account_id)
-    backend = queue_sqlite if db.is_sqlite else queue_postgres
-    async with db.driver_transaction() as conn:
-        inserted = await backend.insert_events(
-            conn,
-            account_id,
-            now,
-            [(ev.id, ev.type, ev.timestamp, ev.data, ev.ordering_key) for ev in unique.values()],
-        )
-        rows = [
+    events = [(ev.id, ev.type, ev.timestamp, ev.data, ev.ordering_key) for ev in unique.values()]
+
+    def rows_for(inserted: set[str]) -> list[queue_sqlite.Row]:
+        return [
             (
                 new_id("dlv"),
                 ev.id,
@@ -119,9 +114,18 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
             for route in routes
             if type_matches(route.event_types, ev.type)
         ]
-        if rows:
-            await backend.enqueue(conn, account_id, now, rows)
+
+    if db.is_sqlite:
+        inserted, result.deliveries = await db.sqlite_write(
+            queue_sqlite.publish, account_id, now, events, rows_for
+        )
+    else:
+        async with db.driver_transaction() as conn:
+            inserted = await queue_postgres.insert_events(conn, account_id, now, events)
+            rows = rows_for(inserted)
+            if rows:
+                await queue_postgres.enqueue(conn, account_id, now, rows)
+            result.deliveries = len(rows)
     result.duplicates = [i for i in unique if i not in inserted]
     result.created = len(inserted)
-    result.deliveries = len(rows)
     return result

@@ -26,14 +26,10 @@ PENDING = DeliveryStatus.PENDING.value
 
 async def claim(db: Database, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
     now = time.time()
-    async with db.driver_transaction() as conn:
-        if db.is_sqlite:
-            rows = await queue_sqlite.claim(conn, now, limit, now + lease_seconds)
-            found = await queue_sqlite.events_for(conn, [r[0] for r in rows])
-            # Events are immutable, so reading them in the claim's transaction costs no extra hop.
-            full = [(*r, *found[r[0]]) for r in rows if r[0] in found]
-            full.sort(key=lambda r: r[0])
-        else:
+    if db.is_sqlite:
+        full = await db.sqlite_write(queue_sqlite.claim, now, limit, now + lease_seconds, durable=False)
+    else:
+        async with db.driver_transaction() as conn:
             full = [tuple(r) for r in await queue_postgres.claim(conn, now, limit, now + lease_seconds)]
     return [
         ClaimedDelivery(
@@ -51,6 +47,7 @@ async def claim(db: Database, limit: int, lease_seconds: float) -> list[ClaimedD
             event_type=r[11],
             event_timestamp=r[12],
             event_data=r[13].encode(),
+            ordering_key=r[14],
         )
         for r in full
     ]
@@ -85,11 +82,20 @@ async def record(db: Database, results: Sequence[AttemptRecord]) -> None:
             retries.append((c.seq, c.lease, r.next_attempt_at, c.attempts + 1))
         else:
             finals.append((c.seq, c.lease))
+    if db.is_sqlite:
+        await db.sqlite_write(
+            queue_sqlite.record,
+            finals,
+            attempt_rows,
+            retries,
+            lambda owned: [_delivery_update(r, owned) for r in results],
+            durable=False,
+        )
+        return
     async with db.driver_transaction() as conn:
-        backend = queue_sqlite if db.is_sqlite else queue_postgres
-        owned = await backend.delete_owned(conn, finals)
+        owned = await queue_postgres.delete_owned(conn, finals)
         updates = [_delivery_update(r, owned) for r in results]
-        await backend.record(conn, attempt_rows, retries, updates)
+        await queue_postgres.record(conn, attempt_rows, retries, updates)
 
 
 def _delivery_update(r: AttemptRecord, owned_finished: set[int]) -> DeliveryUpdate:
@@ -117,8 +123,11 @@ async def release(db: Database, claimed: Sequence[ClaimedDelivery], delay: float
         return
     at = time.time() + delay
     owned = [(c.seq, c.lease) for c in claimed]
+    if db.is_sqlite:
+        await db.sqlite_write(queue_sqlite.release, owned, at, durable=False)
+        return
     async with db.driver_transaction() as conn:
-        await (queue_sqlite if db.is_sqlite else queue_postgres).release(conn, owned, at)
+        await queue_postgres.release(conn, owned, at)
 
 
 async def cancel(db: Database, claimed: Sequence[ClaimedDelivery]) -> None:
@@ -126,9 +135,12 @@ async def cancel(db: Database, claimed: Sequence[ClaimedDelivery]) -> None:
     if not claimed:
         return
     now = time.time()
-    async with db.driver_transaction() as conn:
-        backend = queue_sqlite if db.is_sqlite else queue_postgres
-        owned = await backend.delete_owned(conn, [(c.seq, c.lease) for c in claimed])
+    pairs = [(c.seq, c.lease) for c in claimed]
+    if db.is_sqlite:
+        owned = await db.sqlite_write(queue_sqlite.delete_owned, pairs)
+    else:
+        async with db.driver_transaction() as conn:
+            owned = await queue_postgres.delete_owned(conn, pairs)
     gone = [c.delivery_id for c in claimed if c.seq in owned]
     if gone:
         async with db.write() as sa:

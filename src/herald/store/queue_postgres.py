@@ -26,9 +26,11 @@ WITH picked AS (
     UPDATE queue q SET available_at = $3, lease = q.lease + 1
     FROM picked WHERE q.seq = picked.seq
     RETURNING q.seq, q.delivery_id, q.account_id, q.subscription_id, q.event_id, q.attempts, q.lease,
-              q.max_retries, q.retention_time, q.manual, q.created_at
+              q.max_retries, q.retention_time, q.manual, q.created_at, q.ordering_key
 )
-SELECT c.*, e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data
+SELECT c.seq, c.delivery_id, c.account_id, c.subscription_id, c.event_id, c.attempts, c.lease,
+       c.max_retries, c.retention_time, c.manual, c.created_at,
+       e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data, c.ordering_key
 FROM claimed c JOIN events e ON e.account_id = c.account_id AND e.id = c.event_id
 ORDER BY c.seq
 """

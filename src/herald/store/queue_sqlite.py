@@ -1,9 +1,10 @@
-"""The queue's hot path on SQLite: raw sqlite statements on the writer connection (one writer, so no
-row locks are needed), batches through executemany."""
+"""The queue's hot path on SQLite: each function is one whole transaction's work, run on the writer thread
+(`SqliteWriter.run`) with the stdlib driver; one writer, so no row locks are needed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
@@ -20,7 +21,7 @@ WHERE seq IN (
     ORDER BY q.available_at
     LIMIT ?)
 RETURNING seq, delivery_id, account_id, subscription_id, event_id, attempts, lease, max_retries,
-          retention_time, manual, created_at
+          retention_time, manual, created_at, ordering_key
 """
 
 EVENTS = """
@@ -56,44 +57,50 @@ WHERE id = ?7
 RELEASE = "UPDATE queue SET available_at = ? WHERE seq = ? AND lease = ?"
 
 
-async def claim(conn: Any, now: float, limit: int, lease_until: float) -> list[tuple[Any, ...]]:
-    return list(await conn.execute_fetchall(CLAIM, (lease_until, now, limit)))
-
-
-async def events_for(conn: Any, seqs: Sequence[int]) -> dict[int, tuple[Any, ...]]:
-    """(type, timestamp, data) of each claimed row's event, by queue seq."""
+def claim(conn: sqlite3.Connection, now: float, limit: int, lease_until: float) -> list[tuple[Any, ...]]:
+    """Lease due rows and return them with their events, in the PostgreSQL claim's column order."""
+    rows = conn.execute(CLAIM, (lease_until, now, limit)).fetchall()
     found: dict[int, tuple[Any, ...]] = {}
+    seqs = [r[0] for r in rows]
     for start in range(0, len(seqs), CHUNK):
         chunk = seqs[start : start + CHUNK]
-        sql = EVENTS.format(marks=",".join("?" * len(chunk)))
-        for seq, *event in await conn.execute_fetchall(sql, chunk):
+        for seq, *event in conn.execute(EVENTS.format(marks=",".join("?" * len(chunk))), chunk):
             found[seq] = tuple(event)
-    return found
+    return sorted(((*r[:11], *found[r[0]], r[11]) for r in rows if r[0] in found), key=lambda r: r[0])
 
 
-async def delete_owned(conn: Any, owned: Sequence[tuple[int, int]]) -> set[int]:
+def delete_owned(conn: sqlite3.Connection, owned: Sequence[tuple[int, int]]) -> set[int]:
     deleted: set[int] = set()
     for start in range(0, len(owned), CHUNK):
         chunk = owned[start : start + CHUNK]
         sql = DELETE_OWNED.format(pairs=",".join("(?,?)" for _ in chunk))
-        deleted.update(r[0] for r in await conn.execute_fetchall(sql, [v for pair in chunk for v in pair]))
+        deleted.update(r[0] for r in conn.execute(sql, [v for pair in chunk for v in pair]))
     return deleted
 
 
-async def record(
-    conn: Any, attempts: Sequence[AttemptRow], retries: Sequence[Retry], updates: Sequence[DeliveryUpdate]
+def record(
+    conn: sqlite3.Connection,
+    finals: Sequence[tuple[int, int]],
+    attempts: Sequence[AttemptRow],
+    retries: Sequence[Retry],
+    updates_for: Callable[[set[int]], Sequence[DeliveryUpdate]],
 ) -> None:
-    await conn.executemany(INSERT_ATTEMPTS, attempts)
+    """Finish the rows still ours, log the attempts, reschedule retries, update the log rows."""
+    owned = delete_owned(conn, finals)
+    conn.executemany(INSERT_ATTEMPTS, attempts)
     if retries:
-        await conn.executemany(RESCHEDULE_OWNED, [(at, n, seq, lease) for seq, lease, at, n in retries])
-    await conn.executemany(
+        conn.executemany(RESCHEDULE_OWNED, [(at, n, seq, lease) for seq, lease, at, n in retries])
+    conn.executemany(
         UPDATE_DELIVERIES,
-        [(t, code, kind, nxt, status, fin, id_) for id_, t, code, kind, nxt, status, fin in updates],
+        [
+            (t, code, kind, nxt, status, fin, id_)
+            for id_, t, code, kind, nxt, status, fin in updates_for(owned)
+        ],
     )
 
 
-async def release(conn: Any, owned: Sequence[tuple[int, int]], at: float) -> None:
-    await conn.executemany(RELEASE, [(at, seq, lease) for seq, lease in owned])
+def release(conn: sqlite3.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:
+    conn.executemany(RELEASE, [(at, seq, lease) for seq, lease in owned])
 
 
 EXISTING_EVENTS = "SELECT id FROM events WHERE account_id = ? AND id IN ({marks})"
@@ -116,33 +123,30 @@ VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, 0, ?)
 """
 
 
-async def insert_events(
-    conn: Any, account_id: str, now: float, events: Sequence[tuple[str, str, float, str, str | None]]
-) -> set[str]:
-    """Insert (id, type, timestamp, data, ordering_key) rows; returns the ids that were new. The writer
-    lock is held, so checking first and then inserting cannot race."""
+Row = tuple[str, str, str, str, str | None, int | None, int | None]
+
+
+def publish(
+    conn: sqlite3.Connection,
+    account_id: str,
+    now: float,
+    events: Sequence[tuple[str, str, float, str, str | None]],
+    rows_for: Callable[[set[str]], Sequence[Row]],
+) -> tuple[set[str], int]:
+    """Insert the (id, type, timestamp, data, ordering_key) events that are new, then the deliveries and queue
+    rows `rows_for(new ids)` gives, in that order (publish order). Returns (new ids, deliveries)."""
     existing: set[str] = set()
     ids = [e[0] for e in events]
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         sql = EXISTING_EVENTS.format(marks=",".join("?" * len(chunk)))
-        existing.update(r[0] for r in await conn.execute_fetchall(sql, [account_id, *chunk]))
+        existing.update(r[0] for r in conn.execute(sql, [account_id, *chunk]))
     new = [e for e in events if e[0] not in existing]
-    await conn.executemany(INSERT_EVENT, [(account_id, *e, now) for e in new])
-    return {e[0] for e in new}
-
-
-async def enqueue(
-    conn: Any,
-    account_id: str,
-    now: float,
-    rows: Sequence[tuple[str, str, str, str, str | None, int | None, int | None]],
-) -> None:
-    """Deliveries and queue rows from (delivery_id, event_id, event_type, subscription_id, ordering_key,
-    max_retries, retention_time), queued in the order given (publish order)."""
-    await conn.executemany(
-        INSERT_DELIVERY, [(d, account_id, e, t, s, now, now) for d, e, t, s, _, _, _ in rows]
-    )
-    await conn.executemany(
+    conn.executemany(INSERT_EVENT, [(account_id, *e, now) for e in new])
+    inserted = {e[0] for e in new}
+    rows = rows_for(inserted)
+    conn.executemany(INSERT_DELIVERY, [(d, account_id, e, t, s, now, now) for d, e, t, s, _, _, _ in rows])
+    conn.executemany(
         INSERT_QUEUE, [(d, account_id, e, s, k, now, mr, rt, now) for d, e, _, s, k, mr, rt in rows]
     )
+    return inserted, len(rows)
