@@ -131,7 +131,8 @@ async def _worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, dispatcher.stop)
     logging.getLogger("herald").info("worker started on %s", settings.database_url)
     try:
-        await dispatcher.run()
+        async with runtime.maintenance():
+            await dispatcher.run()
     finally:
         await dispatcher.transport.close()
         await runtime.db.dispose()

@@ -44,6 +44,17 @@ class Runtime:
     async def migrate(self) -> None:
         await upgrade(self.db)
 
+    @contextlib.asynccontextmanager
+    async def maintenance(self) -> AsyncIterator[None]:
+        """Background upkeep of the database for as long as the process serves (SQLite checkpoints)."""
+        task = asyncio.create_task(self.db.checkpoint_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
 
 @contextlib.asynccontextmanager
 async def running(dispatcher: Dispatcher) -> AsyncIterator[Dispatcher]:

@@ -32,15 +32,15 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.migrate()
-        if not with_dispatcher:
-            yield
-            await runtime.db.dispose()
-            return
-        dispatcher = runtime.dispatcher()
-        ctx.notify_published = dispatcher.notify
-        ctx.subscription_changed = dispatcher.endpoints.invalidate
-        async with running(dispatcher):
-            yield
+        async with runtime.maintenance():
+            if not with_dispatcher:
+                yield
+            else:
+                dispatcher = runtime.dispatcher()
+                ctx.notify_published = dispatcher.notify
+                ctx.subscription_changed = dispatcher.endpoints.invalidate
+                async with running(dispatcher):
+                    yield
         await runtime.db.dispose()
 
     app = FastAPI(

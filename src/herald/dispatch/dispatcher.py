@@ -1,8 +1,8 @@
 """The dispatcher: claim due deliveries in batches, send each over its endpoint's lane, record outcomes.
 
-Isolation: every endpoint (scheme://host:port) has a lane with its own concurrency cap and a short
-backlog. A lane that is full hands further deliveries back to the queue instead of holding the worker's
-capacity, so one slow endpoint never stalls the others.
+Isolation: every endpoint (scheme://host:port) has a lane with its own concurrency cap and a backlog
+sized by how fast that endpoint drains. A lane that is full hands further deliveries back to the queue
+instead of holding the worker's capacity, so one slow endpoint never stalls the others.
 """
 
 from __future__ import annotations
@@ -87,11 +87,9 @@ class Dispatcher:
 
     async def run(self) -> None:
         recorder_task = asyncio.create_task(self.recorder.run())
-        checkpoints = asyncio.create_task(self.db.checkpoint_forever())
         try:
             await self._claim_loop()
         finally:
-            checkpoints.cancel()
             await self._drain()
             await self.recorder.close()
             await recorder_task
