@@ -1,8 +1,9 @@
 """One interface over SQLite (embedded default) and PostgreSQL.
 
-SQLite allows one writer: writes go through a single connection that begins `BEGIN IMMEDIATE`, so
-in-process writers queue for it instead of failing with "database is locked", and other processes on the
-same file wait on `busy_timeout`. Reads use their own pool and run concurrently (WAL).
+SQLite allows one writer. The queue's hot path writes on the writer thread (`sqlite_write`, see
+sqlite_writer.py); configuration writes use one SQLAlchemy connection that begins `BEGIN IMMEDIATE`, so
+in-process writers queue instead of failing with "database is locked", and the two (and other processes
+on the same file) wait for each other on `busy_timeout`. Reads use their own pool and run concurrently (WAL).
 """
 
 from __future__ import annotations
