@@ -11,7 +11,7 @@ from herald import __version__
 from herald.api import errors
 from herald.api.context import AppContext
 from herald.api.limits import BodySizeLimit
-from herald.api.routers import applications, deliveries, events, health, subscriptions
+from herald.api.routers import applications, credentials, deliveries, events, health, subscriptions
 from herald.runtime import Runtime, running
 
 DESCRIPTION = """Herald stores each published event durably, fans it out to the subscriptions that want it,
@@ -39,6 +39,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
                 dispatcher = runtime.dispatcher()
                 ctx.notify_published = dispatcher.notify
                 ctx.subscription_changed = dispatcher.endpoints.invalidate
+                ctx.credential_changed = dispatcher.endpoints.invalidate
                 async with running(dispatcher):
                     yield
         await runtime.db.dispose()
@@ -55,6 +56,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         applications.router,
         subscriptions.application_router,
         subscriptions.account_router,
+        credentials.router,
         events.router,
         deliveries.router,
         health.router,

@@ -29,6 +29,8 @@ class AppContext:
     notify_published: Callable[[], None] = _nothing
     # Called after a subscription changes, so an in-process dispatcher drops its cached copy.
     subscription_changed: Callable[[str], None] = field(default=_nothing)
+    # Called after a credential rotates: every subscription using it must sign with the new secret at once.
+    credential_changed: Callable[[], None] = field(default=_nothing)
 
 
 def get_context(request: Request) -> AppContext:

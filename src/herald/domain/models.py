@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from herald.domain.credentials import Credential
+
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"  # waiting for its first attempt or a retry
@@ -35,6 +37,7 @@ class Endpoint:
     secret: str  # the signing secret: a whsec_ key, or the LivePerson client secret
     client_id: str | None  # LivePerson installation (client) id; None for other profiles
     enabled: bool = True
+    credential: Credential | None = None  # adds (or, for its own scheme, replaces) authentication headers
 
 
 @dataclass(frozen=True, slots=True)

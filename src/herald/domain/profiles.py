@@ -39,6 +39,16 @@ class Profile(Protocol):
     def retry_policy(self, delivery: ClaimedDelivery, config: RetryConfig) -> RetryPolicy: ...
 
 
+def with_credential(
+    headers: dict[str, str], endpoint: Endpoint, delivery: ClaimedDelivery, now: int, body: bytes
+) -> dict[str, str]:
+    """The subscription's credential signs the same bytes; its headers win over the profile's defaults
+    (an lp-signature credential replaces the connector signature, a standard one the whsec_ signature)."""
+    if endpoint.credential is not None:
+        headers.update(endpoint.credential.headers(delivery.delivery_id, now, body))
+    return headers
+
+
 def iso_timestamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -70,7 +80,7 @@ class StandardProfile:
                 whsec_key(endpoint.secret), delivery.delivery_id, now, body
             ),
         }
-        return Request(endpoint.url, body, headers)
+        return Request(endpoint.url, body, with_credential(headers, endpoint, delivery, now, body))
 
     def is_success(self, status: int) -> bool:
         return 200 <= status < 300
@@ -120,7 +130,7 @@ class LivePersonConnectorProfile:
             "x-liveperson-signature": liveperson_signature(endpoint.secret, body),
             DELIVERY_ID_HEADER: delivery.delivery_id,
         }
-        return Request(endpoint.url, body, headers)
+        return Request(endpoint.url, body, with_credential(headers, endpoint, delivery, now, body))
 
     def is_success(self, status: int) -> bool:
         return status in (200, 201)
@@ -133,7 +143,45 @@ class LivePersonConnectorProfile:
         return FixedIntervalRetry(delivery.max_retries or 0, config.liveperson_interval)
 
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (StandardProfile(), LivePersonConnectorProfile())}
+class LivePersonDataProfile:
+    """LivePerson Data Transporter: `{"commonHeader": {…}, "data": …}`, authenticated by the
+    subscription's credential (lp-signature, api-key, bearer or standard); 200 and 201 succeed."""
+
+    name: ClassVar[str] = "liveperson-data"
+    max_retries_limit: ClassVar[int] = 50
+    schema_version: ClassVar[str] = "1-0-0"  # MODEL-REVISION-ADDITION; the event catalog will supply it
+
+    def render(self, delivery: ClaimedDelivery, endpoint: Endpoint, now: int) -> Request:
+        common = {
+            "accountId": delivery.account_id,
+            "uid": delivery.event_id,
+            "schemaVersion": self.schema_version,
+            "eventTimestamp": int(delivery.event_timestamp * 1000),
+            "eventType": delivery.event_type,
+            "webhookSubscriptionId": delivery.subscription_id,
+        }
+        body = b'{"commonHeader":' + orjson.dumps(common) + b',"data":' + delivery.event_data + b"}"
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            DELIVERY_ID_HEADER: delivery.delivery_id,
+        }
+        return Request(endpoint.url, body, with_credential(headers, endpoint, delivery, now, body))
+
+    def is_success(self, status: int) -> bool:
+        return status in (200, 201)
+
+    def retry_policy(self, delivery: ClaimedDelivery, config: RetryConfig) -> RetryPolicy:
+        if delivery.manual:
+            return NoRetry()
+        return ScheduleRetry(config.schedule, delivery.max_retries, config.jitter)
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p for p in (StandardProfile(), LivePersonConnectorProfile(), LivePersonDataProfile())
+}
+# Profiles that cannot authenticate a delivery without a credential.
+NEEDS_CREDENTIAL = frozenset({LivePersonDataProfile.name})
 
 
 def get_profile(name: str) -> Profile:

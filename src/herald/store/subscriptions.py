@@ -13,11 +13,12 @@ from sqlalchemy import ColumnElement, delete, insert, select, update
 from herald.domain.models import DeliveryStatus, Endpoint
 from herald.domain.signing import generate_client_secret, generate_whsec
 from herald.ids import new_id
+from herald.store.credentials import delivery_view
 from herald.store.database import Database
 from herald.store.errors import NotFound
 from herald.store.pagination import page, split_page
 from herald.store.secretbox import SecretBox
-from herald.store.tables import applications, deliveries, queue, subscriptions
+from herald.store.tables import applications, credentials, deliveries, queue, subscriptions
 
 _PUBLIC = [c for c in subscriptions.c if c.name != "secret"]
 
@@ -158,16 +159,39 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
             subscriptions.c.application_id,
             applications.c.client_id.label("app_client_id"),
             applications.c.client_secret.label("app_secret"),
+            credentials.c.id.label("cred_id"),
+            credentials.c.scheme.label("cred_scheme"),
+            credentials.c.config.label("cred_config"),
+            credentials.c.secret.label("cred_secret"),
+            credentials.c.previous_secret.label("cred_previous_secret"),
+            credentials.c.previous_expires_at.label("cred_previous_expires_at"),
         )
         .select_from(
-            subscriptions.outerjoin(applications, applications.c.id == subscriptions.c.application_id)
+            subscriptions.outerjoin(
+                applications, applications.c.id == subscriptions.c.application_id
+            ).outerjoin(credentials, credentials.c.id == subscriptions.c.credential_id)
         )
         .where(subscriptions.c.id.in_(list(ids)))
     )
     async with db.read() as conn:
         rows = (await conn.execute(query)).mappings().all()
     endpoints = {}
+    now = time.time()
     for r in rows:
+        credential = None
+        if r["cred_id"] is not None:
+            credential = delivery_view(
+                {
+                    "id": r["cred_id"],
+                    "scheme": r["cred_scheme"],
+                    "config": r["cred_config"],
+                    "secret": r["cred_secret"],
+                    "previous_secret": r["cred_previous_secret"],
+                    "previous_expires_at": r["cred_previous_expires_at"],
+                },
+                box,
+                now,
+            )
         use_app = r["profile"] == "liveperson-connector" and r["application_id"] is not None
         endpoints[r["id"]] = Endpoint(
             subscription_id=r["id"],
@@ -176,5 +200,6 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
             secret=box.decrypt(r["app_secret"] if use_app else r["secret"]),
             client_id=r["app_client_id"] if use_app else r["client_id"],
             enabled=r["enabled"],
+            credential=credential,
         )
     return endpoints

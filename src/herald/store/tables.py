@@ -71,11 +71,29 @@ subscriptions = Table(
     Column("max_retries", Integer),
     Column("secret", Text, nullable=False),  # encrypted
     Column("client_id", String(64)),  # LivePerson client id for account-owned connector subscriptions
+    Column("credential_id", String(40), ForeignKey("credentials.id")),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_subscriptions_account", "account_id"),
     Index("ix_subscriptions_application", "application_id"),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("scheme", String(20), nullable=False),
+    Column("config", JSON, nullable=False),  # settings, never secrets (algorithm, encoding, header…)
+    Column("secret", Text, nullable=False),  # encrypted
+    Column("previous_secret", Text),  # encrypted; still signs until previous_expires_at (rotation grace)
+    Column("previous_expires_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("rotated_at", Float),
+    Index("ix_credentials_account", "account_id"),
 )
 
 events = Table(

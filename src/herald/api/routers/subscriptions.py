@@ -24,12 +24,14 @@ from herald.api.schemas import (
     Text,
     reject_nulls,
 )
-from herald.domain.profiles import PROFILES
+from herald.domain.profiles import NEEDS_CREDENTIAL, PROFILES
 from herald.store import applications as app_store
+from herald.store import credentials as credential_store
 from herald.store import subscriptions as store
+from herald.store.errors import NotFound
 from herald.store.subscriptions import Owner
 
-ProfileName = Literal["standard", "liveperson-connector"]
+ProfileName = Literal["standard", "liveperson-connector", "liveperson-data"]
 
 
 def check_url(url: str) -> str:
@@ -55,6 +57,12 @@ class SubscriptionIn(Model):
         default=False, description="Deliver events with the same ordering_key one at a time"
     )
     max_retries: int | None = Field(default=None, ge=0, le=50)
+    credential_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_\-]+$",
+        description="A credential of the same account that authenticates every delivery",
+    )
 
     _url = field_validator("url")(check_url)
 
@@ -67,6 +75,7 @@ class SubscriptionPatch(Model):
     ordered: bool | None = None
     max_retries: int | None = Field(default=None, ge=0, le=50)
     enabled: bool | None = None
+    credential_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
 
     @field_validator("url")
     @classmethod
@@ -87,6 +96,7 @@ class SubscriptionOut(OutModel):
     max_retries: int | None
     enabled: bool
     client_id: str | None = Field(description="LivePerson client id (account-owned connector subscriptions)")
+    credential_id: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -110,6 +120,25 @@ def _check_max_retries(profile: str, max_retries: int | None) -> None:
         )
 
 
+async def _check_credential(ctx: Any, owner: Owner, profile: str, credential_id: str | None) -> None:
+    if credential_id is None:
+        if profile in NEEDS_CREDENTIAL:
+            raise ApiError(422, f"credential_id: profile {profile} needs a credential", field="credential_id")
+        return
+    if owner.account_id is None:
+        raise ApiError(
+            422,
+            "credential_id: credentials belong to one account; use them on account subscriptions",
+            field="credential_id",
+        )
+    try:
+        await credential_store.get_credential(ctx.db, ctx.box, owner.account_id, credential_id)
+    except NotFound:
+        raise ApiError(
+            422, f"credential_id: no credential {credential_id} in this account", field="credential_id"
+        ) from None
+
+
 def _guard_url(ctx: Any, url: str | None) -> None:
     if url is not None and ctx.guard.literal_blocked(url):
         raise ApiError(
@@ -131,6 +160,7 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
         who.require_admin()
         _guard_url(ctx, body.url)
         _check_max_retries(body.profile, body.max_retries)
+        await _check_credential(ctx, owner, body.profile, body.credential_id)
         if check_owner and owner.application_id:
             await app_store.get_application(ctx.db, owner.application_id)
         return await store.create_subscription(ctx.db, ctx.box, owner, body.model_dump())
@@ -164,6 +194,8 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
         reject_nulls(changes, "url", "event_types", "ordered", "enabled")
         current = await store.get_subscription(ctx.db, owner, subscription_id)
         _check_max_retries(current["profile"], changes.get("max_retries"))
+        if "credential_id" in changes:
+            await _check_credential(ctx, owner, current["profile"], changes["credential_id"])
         out = await store.update_subscription(ctx.db, ctx.box, owner, subscription_id, changes)
         ctx.subscription_changed(subscription_id)
         return out
