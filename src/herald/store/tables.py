@@ -72,6 +72,9 @@ subscriptions = Table(
     Column("secret", Text, nullable=False),  # encrypted
     Column("client_id", String(64)),  # LivePerson client id for account-owned connector subscriptions
     Column("credential_id", String(40), ForeignKey("credentials.id")),
+    # Deliver through the configured LivePerson-style mTLS forward gateway instead of presenting the
+    # mapped certificate directly.
+    Column("mtls_via_gateway", Boolean, nullable=False, default=False, server_default="0"),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
@@ -94,6 +97,41 @@ credentials = Table(
     Column("updated_at", Float, nullable=False),
     Column("rotated_at", Float),
     Index("ix_credentials_account", "account_id"),
+)
+
+mtls_mappings = Table(
+    "mtls_mappings",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("service", String(40), nullable=False),  # LivePerson's service name: WEBHOOKS
+    Column("url", Text, nullable=False),  # the exact endpoint URL, query string included
+    Column("certificate", Text, nullable=False),  # client certificate chain, PEM
+    Column("private_key", Text, nullable=False),  # encrypted PEM
+    Column("ca_bundle", Text),  # PEM CAs to verify the server with, instead of the system's
+    Column("allow_plain_fallback", Boolean, nullable=False, default=False, server_default="0"),
+    Column("fingerprint", String(100), nullable=False),  # sha256 of the leaf certificate
+    Column("not_after", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("account_id", "service", "url", name="uq_mtls_mappings_triplet"),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(10), nullable=False),  # pat (personal, per account) | oauth (client credentials)
+    Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex; the token is shown once
+    Column("name", String(200)),
+    Column("account_id", String(64)),
+    Column("application_id", String(40), ForeignKey("applications.id")),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float),
+    Column("revoked_at", Float),
+    Column("last_used_at", Float),
+    Index("ix_access_tokens_account", "account_id"),
 )
 
 events = Table(
