@@ -138,6 +138,31 @@ async def _worker(settings: Settings) -> None:
         await runtime.db.dispose()
 
 
+@app.command("mtls-gateway")
+def mtls_gateway(
+    listen: Annotated[str | None, typer.Option("--listen", help="host:port (HERALD_GATEWAY_LISTEN)")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the mTLS forward gateway (POST /mtls/account/{account_id}, LivePerson's protocol)."""
+    settings = _settings(database_url=database_url, gateway_listen=listen)
+    if not settings.gateway_token:
+        console.print("[red]configuration error:[/red] set HERALD_GATEWAY_TOKEN for callers to authenticate")
+        raise typer.Exit(2)
+    _logging(settings)
+    from aiohttp import web
+
+    from herald.gateway import create_gateway
+    from herald.runtime import Runtime
+
+    runtime = Runtime.build(settings)
+    gateway = create_gateway(*runtime.gateway_parts(), settings.gateway_token)
+    host, _, port = settings.gateway_listen.rpartition(":")
+    console.print(
+        f"[bold]Herald {__version__}[/bold] mTLS gateway listening on http://{settings.gateway_listen}"
+    )
+    web.run_app(gateway, host=host.strip("[]") or "127.0.0.1", port=int(port), print=None)
+
+
 @app.command()
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema."""

@@ -43,6 +43,16 @@ class Settings:
     allow_private_targets: bool = False
     # Comma-separated CIDR ranges the address guard lets through even when private (HERALD_ALLOW_SUBNETS).
     allow_subnets: str = ""
+    # Plain http:// endpoints (also allowed whenever private targets are: local development).
+    allow_http: bool = False
+    # A PEM file of extra CAs trusted for HTTPS endpoints, besides the system's.
+    ca_bundle: str = ""
+    # Seconds within which a worker picks up a new or changed mTLS mapping (LivePerson: 2.5 minutes).
+    mtls_refresh: float = 150.0
+    # The mTLS forward gateway subscriptions with `mtls_via_gateway` deliver through, and its token.
+    mtls_gateway_url: str = ""
+    gateway_token: str | None = None
+    gateway_listen: str = "127.0.0.1:8090"
     connect_timeout: float = 5.0
     read_timeout: float = 5.0
     max_body_bytes: int = 1024 * 1024
@@ -58,6 +68,12 @@ class Settings:
     poll_interval: float = 0.02
     shutdown_grace: float = 10.0
     log_level: str = "info"
+    # Failed authentication from one client address: after this many within the window, answer 429
+    # (0 turns the limiter off). Counted in memory, per API process.
+    auth_failure_limit: int = 20
+    auth_failure_window: float = 60.0
+    # Lifetime of OAuth client-credentials access tokens, seconds.
+    oauth_token_ttl: int = 3600
 
     @property
     def host(self) -> str:
@@ -69,6 +85,11 @@ class Settings:
             return int(self.listen.rsplit(":", 1)[1])
         except (IndexError, ValueError) as exc:
             raise ConfigError(f"HERALD_LISTEN must look like host:port, got {self.listen!r}") from exc
+
+    @property
+    def http_allowed(self) -> bool:
+        """Plain http:// endpoints: explicitly allowed, or implied by development mode (private targets)."""
+        return self.allow_http or self.allow_private_targets
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,8 @@ from herald.config import Settings
 from herald.dispatch.dispatcher import Dispatcher
 from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.guard import AddressGuard, parse_subnets
+from herald.dispatch.mtls import MtlsRouter
+from herald.dispatch.tls import MappingCache, TlsContexts
 from herald.dispatch.transport import AiohttpTransport, Transport
 from herald.store.database import Database
 from herald.store.migrate import upgrade
@@ -36,10 +38,32 @@ class Runtime:
         return cls(settings, Database(settings.database_url), SecretBox(settings.secret_keys()), guard)
 
     def dispatcher(self, transport: Transport | None = None) -> Dispatcher:
+        s = self.settings
+        contexts = TlsContexts(s.ca_bundle)
         transport = transport or AiohttpTransport(
-            self.settings.connect_timeout, self.settings.read_timeout, self.guard
+            s.connect_timeout, s.read_timeout, self.guard, tls=contexts.default(), allow_http=s.http_allowed
         )
-        return Dispatcher(self.db, EndpointCache(self.db, self.box), transport, self.settings)
+        return Dispatcher(self.db, EndpointCache(self.db, self.box), transport, s, self.mtls_router(contexts))
+
+    def mtls_router(self, contexts: TlsContexts) -> MtlsRouter:
+        s = self.settings
+        gateway = AiohttpTransport(s.connect_timeout, s.read_timeout) if s.mtls_gateway_url else None
+        return MtlsRouter(
+            MappingCache(self.db, self.box, s.mtls_refresh),
+            contexts,
+            s.mtls_gateway_url,
+            s.gateway_token,
+            gateway,
+        )
+
+    def gateway_parts(self) -> tuple[MtlsRouter, AiohttpTransport]:
+        """What `herald mtls-gateway` forwards with: the mappings, and a guarded transport."""
+        s = self.settings
+        contexts = TlsContexts(s.ca_bundle)
+        transport = AiohttpTransport(
+            s.connect_timeout, s.read_timeout, self.guard, tls=contexts.default(), allow_http=s.http_allowed
+        )
+        return MtlsRouter(MappingCache(self.db, self.box, s.mtls_refresh), contexts), transport
 
     async def migrate(self) -> None:
         await upgrade(self.db)

@@ -9,9 +9,20 @@ from fastapi import FastAPI
 
 from herald import __version__
 from herald.api import errors
+from herald.api.authstate import auth_state
 from herald.api.context import AppContext
 from herald.api.limits import BodySizeLimit
-from herald.api.routers import applications, credentials, deliveries, events, health, subscriptions
+from herald.api.routers import (
+    applications,
+    credentials,
+    deliveries,
+    events,
+    health,
+    mtls,
+    oauth,
+    subscriptions,
+    tokens,
+)
 from herald.runtime import Runtime, running
 
 DESCRIPTION = """Herald stores each published event durably, fans it out to the subscriptions that want it,
@@ -27,6 +38,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         box=runtime.box,
         guard=runtime.guard,
         admin_token=admin_token,
+        auth=auth_state(runtime.settings),
     )
 
     @asynccontextmanager
@@ -40,6 +52,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
                 ctx.notify_published = dispatcher.notify
                 ctx.subscription_changed = dispatcher.endpoints.invalidate
                 ctx.credential_changed = dispatcher.endpoints.invalidate
+                ctx.mtls_changed = dispatcher.mtls.invalidate if dispatcher.mtls else ctx.mtls_changed
                 async with running(dispatcher):
                     yield
         await runtime.db.dispose()
@@ -57,9 +70,12 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         subscriptions.application_router,
         subscriptions.account_router,
         credentials.router,
+        mtls.router,
         events.router,
         deliveries.router,
         health.router,
+        oauth.router,
+        tokens.router,
     ):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)

@@ -37,6 +37,14 @@ class ApiError(Exception):
         self.type = type_ or _STATUS_TYPES.get(status, "error")
         self.message = message
         self.data = data
+        self.headers: dict[str, str] | None = None
+
+
+def too_many_failures(retry_after: int) -> ApiError:
+    error = ApiError(429, f"too many failed authentication attempts; retry in {retry_after} s")
+    error.data = {"retry_after": retry_after}
+    error.headers = {"Retry-After": str(retry_after)}
+    return error
 
 
 def error_response(
@@ -85,7 +93,7 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else exc.headers
     return error_response(exc.status, exc.type, exc.message, exc.data, headers)
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from herald import metrics
 from herald.config import Settings
 from herald.dispatch.endpoints import EndpointCache
+from herald.dispatch.mtls import MtlsRouter
 from herald.dispatch.outcome import decide, internal_failure
 from herald.dispatch.recorder import Recorder
 from herald.dispatch.transport import Transport
@@ -61,11 +62,17 @@ def lane_key(url: str) -> str:
 
 class Dispatcher:
     def __init__(
-        self, db: Database, endpoints: EndpointCache, transport: Transport, settings: Settings
+        self,
+        db: Database,
+        endpoints: EndpointCache,
+        transport: Transport,
+        settings: Settings,
+        mtls: MtlsRouter | None = None,
     ) -> None:
         self.db = db
         self.endpoints = endpoints
         self.transport = transport
+        self.mtls = mtls  # mTLS mappings and the forward gateway; None: every request as rendered
         self.settings = settings
         self.recorder = Recorder(db)
         self.retry = settings.retry_config()
@@ -93,6 +100,8 @@ class Dispatcher:
             await self._drain()
             await self.recorder.close()
             await recorder_task
+            if self.mtls is not None:
+                await self.mtls.close()
 
     async def _claim_loop(self) -> None:
         s = self.settings
@@ -180,7 +189,10 @@ class Dispatcher:
             profile = get_profile(endpoint.profile)
             request = profile.render(claimed, endpoint, int(attempted_at))
             started = time.perf_counter()
-            result = await self.transport.send(request)
+            if self.mtls is not None:
+                result = await self.mtls.send(self.transport, claimed.account_id, endpoint, request)
+            else:
+                result = await self.transport.send(request)
             elapsed = time.perf_counter() - started
             record = decide(profile, claimed, request, result, attempted_at, elapsed * 1000, self.retry)
         except Exception as exc:

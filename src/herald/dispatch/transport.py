@@ -4,6 +4,7 @@ session) and an in-memory one for unit tests."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -50,6 +51,12 @@ def classify(exc: BaseException) -> TransportError:
     return TransportError(kind, message[:500])
 
 
+def gateway_failure(error: str, message: str) -> TransportError:
+    """An mTLS forward gateway's 424: the transport between it and the endpoint failed."""
+    kind = ErrorKind(error) if error in ErrorKind.__members__.values() else ErrorKind.NETWORK
+    return TransportError(kind, f"via the mTLS gateway: {message or error}"[:500])
+
+
 class AiohttpTransport:
     """POSTs over one pooled session: no redirects, explicit connect/read timeouts, guarded addresses."""
 
@@ -58,8 +65,12 @@ class AiohttpTransport:
         connect_timeout: float = 5.0,
         read_timeout: float = 5.0,
         guard: AddressGuard | None = None,
+        tls: ssl.SSLContext | None = None,
+        allow_http: bool = True,
     ) -> None:
         self.guard = guard
+        self.tls = tls  # verified TLS for https:// endpoints without their own context (None: aiohttp's)
+        self.allow_http = allow_http
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
@@ -82,6 +93,11 @@ class AiohttpTransport:
     async def send(self, request: Request) -> Response | TransportError:
         if self.guard is not None and self.guard.literal_blocked(request.url):
             return TransportError(ErrorKind.BLOCKED_TARGET, "the endpoint address is not allowed")
+        https = request.url[:6].lower() == "https:"
+        if not https and not self.allow_http:
+            return TransportError(
+                ErrorKind.BLOCKED_TARGET, "plain http:// is not allowed (HERALD_ALLOW_HTTP)"
+            )
         if self._session is None:
             self._session = self._open()
         try:
@@ -90,6 +106,7 @@ class AiohttpTransport:
                 data=request.body,
                 headers=request.headers,
                 allow_redirects=False,
+                ssl=(request.tls or self.tls or True) if https else True,
             ) as resp:
                 body = b""
                 while len(body) < RESPONSE_BODY_LIMIT:
@@ -97,6 +114,8 @@ class AiohttpTransport:
                     if not chunk:
                         break
                     body += chunk
+                if resp.status == 424 and (gateway_error := resp.headers.get("LP-error-from-transport")):
+                    return gateway_failure(gateway_error, resp.headers.get("LP-message-from-transport", ""))
                 retry_after = resp.headers.get("Retry-After")
                 return Response(resp.status, body, {"retry-after": retry_after} if retry_after else {})
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:

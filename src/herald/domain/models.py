@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -38,6 +39,7 @@ class Endpoint:
     client_id: str | None  # LivePerson installation (client) id; None for other profiles
     enabled: bool = True
     credential: Credential | None = None  # adds (or, for its own scheme, replaces) authentication headers
+    mtls_via_gateway: bool = False  # send through the mTLS forward gateway instead of presenting the cert
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class Request:
     url: str
     body: bytes
     headers: dict[str, str]
+    tls: ssl.SSLContext | None = None  # an endpoint's own TLS (mTLS); None: the transport's default
 
 
 @dataclass(frozen=True, slots=True)

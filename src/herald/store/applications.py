@@ -14,7 +14,7 @@ from herald.store.database import Database
 from herald.store.errors import Conflict, NotFound
 from herald.store.pagination import page, split_page
 from herald.store.secretbox import SecretBox
-from herald.store.tables import applications, installations, subscriptions
+from herald.store.tables import access_tokens, applications, installations, subscriptions
 
 _APP_PUBLIC = [c for c in applications.c if c.name != "client_secret"]
 
@@ -46,10 +46,27 @@ async def get_application(db: Database, app_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+async def client_secret_of(db: Database, box: SecretBox, client_id: str) -> tuple[str, str] | None:
+    """(application id, client secret) of the application with this client id, or None."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(applications.c.id, applications.c.client_secret).where(
+                    applications.c.client_id == client_id
+                )
+            )
+        ).first()
+    return None if row is None else (row.id, box.decrypt(row.client_secret))
+
+
 async def list_applications(
-    db: Database, limit: int, cursor: str | None
+    db: Database, limit: int, cursor: str | None, only_id: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    query = page(select(*_APP_PUBLIC), applications.c.created_at, applications.c.id, limit, cursor)
+    """Every application, newest first (`only_id`: just that one, for an application's own token)."""
+    query = select(*_APP_PUBLIC)
+    if only_id is not None:
+        query = query.where(applications.c.id == only_id)
+    query = page(query, applications.c.created_at, applications.c.id, limit, cursor)
     async with db.read() as conn:
         rows = [dict(r) for r in (await conn.execute(query)).mappings()]
     return split_page(rows, limit)
@@ -81,6 +98,7 @@ async def delete_application(db: Database, app_id: str) -> None:
                     field="application_id",
                     **{what: count},
                 )
+        await conn.execute(delete(access_tokens).where(access_tokens.c.application_id == app_id))
         await conn.execute(delete(applications).where(applications.c.id == app_id))
 
 
@@ -134,11 +152,15 @@ async def get_installation(db: Database, app_id: str, installation_id: str) -> d
 
 
 async def list_installations(
-    db: Database, app_id: str, limit: int, cursor: str | None
+    db: Database, app_id: str, limit: int, cursor: str | None, account_id: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """The application's installations (`account_id`: only the one in that account)."""
     await get_application(db, app_id)
+    query = select(installations).where(installations.c.application_id == app_id)
+    if account_id is not None:
+        query = query.where(installations.c.account_id == account_id)
     query = page(
-        select(installations).where(installations.c.application_id == app_id),
+        query,
         installations.c.created_at,
         installations.c.id,
         limit,

@@ -156,6 +156,7 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
             subscriptions.c.secret,
             subscriptions.c.client_id,
             subscriptions.c.enabled,
+            subscriptions.c.mtls_via_gateway,
             subscriptions.c.application_id,
             applications.c.client_id.label("app_client_id"),
             applications.c.client_secret.label("app_secret"),
@@ -201,5 +202,6 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
             client_id=r["app_client_id"] if use_app else r["client_id"],
             enabled=r["enabled"],
             credential=credential,
+            mtls_via_gateway=bool(r["mtls_via_gateway"]),
         )
     return endpoints

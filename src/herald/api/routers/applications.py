@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Response, status
 from pydantic import Field
 
-from herald.api.auth import Context, CurrentPrincipal
+from herald.api.auth import Context, CurrentPrincipal, Principal
+from herald.api.errors import ApiError
 from herald.api.schemas import (
     ACCOUNT_PATTERN,
     Cursor,
@@ -20,9 +21,20 @@ from herald.api.schemas import (
     Text,
     reject_nulls,
 )
+from herald.domain.scopes import CONFIGURATION_RW, STATE_RO, STATE_RW
 from herald.store import applications as store
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
+
+# Who may do what here: the admin everything; an application's own token its own application, within its
+# scopes. Creating or deleting applications, and installing one into an account (which is what lets it
+# act on that account), stay with the admin. Account tokens see no application routes (404).
+
+
+def _check_bound(who: Principal, installation: dict[str, object]) -> None:
+    """A token bound to one account sees only that account's installation."""
+    if who.account_id is not None and installation["account_id"] != who.account_id:
+        raise ApiError(404, f"installation {installation['id']} not found", field="installation_id")
 
 
 class ApplicationIn(Model):
@@ -85,14 +97,18 @@ async def create_application(body: ApplicationIn, ctx: Context, who: CurrentPrin
 async def list_applications(
     ctx: Context, who: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
 ) -> object:
-    who.require_admin()
-    rows, next_cursor = await store.list_applications(ctx.db, limit, cursor)
+    if who.kind == "account":
+        raise ApiError(403, "account tokens cannot list applications; use an application or the admin token")
+    who.require(CONFIGURATION_RW)
+    only = None if who.is_admin else who.application_id
+    rows, next_cursor = await store.list_applications(ctx.db, limit, cursor, only_id=only)
     return {"data": rows, "next_cursor": next_cursor}
 
 
 @router.get("/{app_id}", response_model=ApplicationOut)
 async def get_application(app_id: ResourceId, ctx: Context, who: CurrentPrincipal) -> object:
-    who.require_admin()
+    who.require_application(app_id)
+    who.require(CONFIGURATION_RW)
     return await store.get_application(ctx.db, app_id)
 
 
@@ -100,7 +116,8 @@ async def get_application(app_id: ResourceId, ctx: Context, who: CurrentPrincipa
 async def update_application(
     app_id: ResourceId, body: ApplicationPatch, ctx: Context, who: CurrentPrincipal
 ) -> object:
-    who.require_admin()
+    who.require_application(app_id)
+    who.require(CONFIGURATION_RW)
     changes = body.model_dump(exclude_unset=True)
     reject_nulls(changes, "name")
     return await store.update_application(ctx.db, app_id, changes)
@@ -108,8 +125,10 @@ async def update_application(
 
 @router.delete("/{app_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_application(app_id: ResourceId, ctx: Context, who: CurrentPrincipal) -> Response:
+    who.require_application(app_id)
     who.require_admin()
     await store.delete_application(ctx.db, app_id)
+    ctx.auth.installs.forget(app_id)
     return Response(status_code=204)
 
 
@@ -117,6 +136,7 @@ async def delete_application(app_id: ResourceId, ctx: Context, who: CurrentPrinc
 async def create_installation(
     app_id: ResourceId, body: InstallationIn, ctx: Context, who: CurrentPrincipal
 ) -> object:
+    who.require_application(app_id)
     who.require_admin()
     return await store.create_installation(
         ctx.db, app_id, body.account_id, body.enabled, body.max_retries, body.retention_time
@@ -127,8 +147,9 @@ async def create_installation(
 async def list_installations(
     app_id: ResourceId, ctx: Context, who: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
 ) -> object:
-    who.require_admin()
-    rows, next_cursor = await store.list_installations(ctx.db, app_id, limit, cursor)
+    who.require_application(app_id)
+    who.require_any(STATE_RO, CONFIGURATION_RW)
+    rows, next_cursor = await store.list_installations(ctx.db, app_id, limit, cursor, who.account_id)
     return {"data": rows, "next_cursor": next_cursor}
 
 
@@ -136,8 +157,11 @@ async def list_installations(
 async def get_installation(
     app_id: ResourceId, installation_id: ResourceId, ctx: Context, who: CurrentPrincipal
 ) -> object:
-    who.require_admin()
-    return await store.get_installation(ctx.db, app_id, installation_id)
+    who.require_application(app_id)
+    installation = await store.get_installation(ctx.db, app_id, installation_id)
+    _check_bound(who, installation)
+    who.require_any(STATE_RO, CONFIGURATION_RW)
+    return installation
 
 
 @router.patch("/{app_id}/installations/{installation_id}", response_model=InstallationOut)
@@ -148,8 +172,17 @@ async def update_installation(
     ctx: Context,
     who: CurrentPrincipal,
 ) -> object:
-    who.require_admin()
+    who.require_application(app_id)
+    _check_bound(who, await store.get_installation(ctx.db, app_id, installation_id))
     changes = body.model_dump(exclude_unset=True)
+    # The enabled flag is webhook state (LiveChat's enable/disable_license_webhooks); the retry policy
+    # is configuration.
+    if "enabled" in changes:
+        who.require(STATE_RW)
+    if changes.keys() - {"enabled"}:
+        who.require(CONFIGURATION_RW)
+    if not changes:
+        who.require_any(STATE_RW, CONFIGURATION_RW)
     reject_nulls(changes, "enabled")
     return await store.update_installation(ctx.db, app_id, installation_id, changes)
 
@@ -158,6 +191,10 @@ async def update_installation(
 async def delete_installation(
     app_id: ResourceId, installation_id: ResourceId, ctx: Context, who: CurrentPrincipal
 ) -> Response:
-    who.require_admin()
+    who.require_application(app_id)
+    installation = await store.get_installation(ctx.db, app_id, installation_id)
+    _check_bound(who, installation)
+    who.require(CONFIGURATION_RW)
     await store.delete_installation(ctx.db, app_id, installation_id)
+    ctx.auth.installs.forget(app_id, str(installation["account_id"]))
     return Response(status_code=204)

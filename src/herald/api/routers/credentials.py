@@ -8,10 +8,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Response, status
 from pydantic import Field
 
-from herald.api.auth import Context, CurrentPrincipal
+from herald.api.auth import Context, CurrentPrincipal, Principal
 from herald.api.errors import ApiError
 from herald.api.schemas import AccountId, Cursor, Limit, Model, OutModel, Page, ResourceId, Text
 from herald.domain.credentials import Scheme
+from herald.domain.scopes import CONFIGURATION_RW
 from herald.store import credentials as store
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/credentials", tags=["credentials"])
@@ -26,6 +27,11 @@ FIELDS: dict[Scheme, set[str]] = {
     Scheme.BEARER: {"token"},
     Scheme.STANDARD: {"asymmetric", "secret"},
 }
+
+
+async def authorize(who: Principal, account_id: str) -> None:
+    await who.require_account(account_id)
+    who.require(CONFIGURATION_RW)
 
 
 class CredentialIn(Model):
@@ -112,7 +118,7 @@ class RotatedOut(CredentialOut):
 async def create_credential(
     account_id: AccountId, body: CredentialIn, ctx: Context, who: CurrentPrincipal
 ) -> object:
-    who.require_admin()
+    await authorize(who, account_id)
     body.check()
     return await store.create_credential(
         ctx.db, ctx.box, account_id, body.name, body.scheme, body.config(), body.given_secret()
@@ -123,7 +129,7 @@ async def create_credential(
 async def list_credentials(
     account_id: AccountId, ctx: Context, who: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
 ) -> object:
-    who.require_admin()
+    await authorize(who, account_id)
     rows, next_cursor = await store.list_credentials(ctx.db, ctx.box, account_id, limit, cursor)
     return {"data": rows, "next_cursor": next_cursor}
 
@@ -132,7 +138,7 @@ async def list_credentials(
 async def get_credential(
     account_id: AccountId, credential_id: ResourceId, ctx: Context, who: CurrentPrincipal
 ) -> object:
-    who.require_admin()
+    await authorize(who, account_id)
     return await store.get_credential(ctx.db, ctx.box, account_id, credential_id)
 
 
@@ -140,7 +146,7 @@ async def get_credential(
 async def rotate_credential(
     account_id: AccountId, credential_id: ResourceId, body: RotateIn, ctx: Context, who: CurrentPrincipal
 ) -> object:
-    who.require_admin()
+    await authorize(who, account_id)
     current = await store.get_credential(ctx.db, ctx.box, account_id, credential_id)
     scheme = Scheme(current["scheme"])
     for name in ("key", "token"):
@@ -163,6 +169,6 @@ async def rotate_credential(
 async def delete_credential(
     account_id: AccountId, credential_id: ResourceId, ctx: Context, who: CurrentPrincipal
 ) -> Response:
-    who.require_admin()
+    await authorize(who, account_id)
     await store.delete_credential(ctx.db, account_id, credential_id)
     return Response(status_code=204)

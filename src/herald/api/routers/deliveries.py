@@ -11,6 +11,7 @@ from pydantic import Field
 from herald.api.auth import Context, CurrentPrincipal
 from herald.api.schemas import AccountId, Cursor, Limit, OutModel, Page, QueryText, ResourceId
 from herald.domain.models import DeliveryStatus, ErrorKind
+from herald.domain.scopes import DELIVERIES_READ, DELIVERIES_RW
 from herald.store import deliveries as store
 from herald.store.deliveries import DeliveryFilter
 
@@ -76,7 +77,8 @@ async def list_deliveries(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> object:
-    who.require_admin()
+    await who.require_account(account_id)
+    who.require(DELIVERIES_READ)
     flt = DeliveryFilter(
         subscription_id=subscription_id,
         status=status,
@@ -93,7 +95,8 @@ async def list_deliveries(
 async def get_delivery(
     account_id: AccountId, delivery_id: ResourceId, ctx: Context, who: CurrentPrincipal
 ) -> object:
-    who.require_admin()
+    await who.require_account(account_id)
+    who.require(DELIVERIES_READ)
     return _detail(await store.get_delivery(ctx.db, account_id, delivery_id))
 
 
@@ -101,7 +104,8 @@ async def get_delivery(
 async def resend_delivery(
     account_id: AccountId, delivery_id: ResourceId, ctx: Context, who: CurrentPrincipal
 ) -> object:
-    who.require_admin()
+    await who.require_account(account_id)
+    who.require(DELIVERIES_RW)
     out = await store.resend(ctx.db, account_id, delivery_id)
     ctx.notify_published()
     return _detail(out)

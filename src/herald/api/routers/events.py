@@ -14,6 +14,7 @@ from herald import metrics
 from herald.api.auth import Context, CurrentPrincipal
 from herald.api.errors import ApiError
 from herald.api.schemas import AccountId, Model, OutModel, Text
+from herald.domain.scopes import EVENTS_PUBLISH
 from herald.ids import new_id
 from herald.store.publish import NewEvent, publish
 
@@ -88,7 +89,8 @@ def to_new_event(event: EventIn, now: float, where: str) -> NewEvent:
 async def publish_events(
     account_id: AccountId, body: Annotated[PublishIn, Body()], ctx: Context, who: CurrentPrincipal
 ) -> PublishOut:
-    who.require_admin()
+    await who.require_account(account_id)
+    who.require(EVENTS_PUBLISH)
     now = time.time()
     if isinstance(body, EventBatchIn):
         batch = [to_new_event(e, now, f"events.{i}.") for i, e in enumerate(body.events)]

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Response, status
 from pydantic import Field, field_validator
 
-from herald.api.auth import Context, CurrentPrincipal
+from herald.api.auth import Context, CurrentPrincipal, Principal
 from herald.api.errors import ApiError
 from herald.api.schemas import (
     AccountId,
@@ -24,9 +24,12 @@ from herald.api.schemas import (
     Text,
     reject_nulls,
 )
+from herald.domain.certificates import WEBHOOKS
 from herald.domain.profiles import NEEDS_CREDENTIAL, PROFILES
+from herald.domain.scopes import CONFIGURATION_RW
 from herald.store import applications as app_store
 from herald.store import credentials as credential_store
+from herald.store import mtls as mtls_store
 from herald.store import subscriptions as store
 from herald.store.errors import NotFound
 from herald.store.subscriptions import Owner
@@ -63,6 +66,9 @@ class SubscriptionIn(Model):
         pattern=r"^[A-Za-z0-9_\-]+$",
         description="A credential of the same account that authenticates every delivery",
     )
+    mtls_via_gateway: bool = Field(
+        default=False, description="Deliver through the mTLS forward gateway (HERALD_MTLS_GATEWAY_URL)"
+    )
 
     _url = field_validator("url")(check_url)
 
@@ -76,6 +82,7 @@ class SubscriptionPatch(Model):
     max_retries: int | None = Field(default=None, ge=0, le=50)
     enabled: bool | None = None
     credential_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    mtls_via_gateway: bool | None = None
 
     @field_validator("url")
     @classmethod
@@ -97,6 +104,8 @@ class SubscriptionOut(OutModel):
     enabled: bool
     client_id: str | None = Field(description="LivePerson client id (account-owned connector subscriptions)")
     credential_id: str | None = None
+    mtls: bool = Field(default=False, description="An mTLS certificate mapping applies to this URL")
+    mtls_via_gateway: bool = False
     created_at: datetime
     updated_at: datetime
 
@@ -140,6 +149,10 @@ async def _check_credential(ctx: Any, owner: Owner, profile: str, credential_id:
 
 
 def _guard_url(ctx: Any, url: str | None) -> None:
+    if url is not None and urlsplit(url).scheme == "http" and not ctx.settings.http_allowed:
+        raise ApiError(
+            422, "url: plain http:// is not allowed; use https:// (or set HERALD_ALLOW_HTTP)", field="url"
+        )
     if url is not None and ctx.guard.literal_blocked(url):
         raise ApiError(
             422,
@@ -147,6 +160,23 @@ def _guard_url(ctx: Any, url: str | None) -> None:
             "(set HERALD_ALLOW_PRIVATE_TARGETS or HERALD_ALLOW_SUBNETS to permit it)",
             field="url",
         )
+
+
+async def _with_mtls(ctx: Any, owner: Owner, *rows: dict[str, Any], many: bool = False) -> Any:
+    """Add `mtls`: whether a certificate mapping applies to the subscription's URL (for an application's
+    subscription: in any account)."""
+    mapped = await mtls_store.mapped_urls(ctx.db, WEBHOOKS, owner.account_id, (r["url"] for r in rows))
+    out = [{**r, "mtls": r["url"] in mapped} for r in rows]
+    return out if many else out[0]
+
+
+async def authorize(who: Principal, owner: Owner) -> None:
+    """The owner must be the caller's tenant (else 404); managing webhooks needs the configuration scope."""
+    if owner.application_id is not None:
+        who.require_application(owner.application_id)
+    if owner.account_id is not None:
+        await who.require_account(owner.account_id)
+    who.require(CONFIGURATION_RW)
 
 
 def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_owner: bool) -> APIRouter:
@@ -157,28 +187,30 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
     async def create_subscription(
         body: SubscriptionIn, owner: OwnerDep, ctx: Context, who: CurrentPrincipal
     ) -> object:
-        who.require_admin()
+        await authorize(who, owner)
         _guard_url(ctx, body.url)
         _check_max_retries(body.profile, body.max_retries)
         await _check_credential(ctx, owner, body.profile, body.credential_id)
         if check_owner and owner.application_id:
             await app_store.get_application(ctx.db, owner.application_id)
-        return await store.create_subscription(ctx.db, ctx.box, owner, body.model_dump())
+        return await _with_mtls(
+            ctx, owner, await store.create_subscription(ctx.db, ctx.box, owner, body.model_dump())
+        )
 
     @router.get("", response_model=Page[SubscriptionOut])
     async def list_subscriptions(
         owner: OwnerDep, ctx: Context, who: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
     ) -> object:
-        who.require_admin()
+        await authorize(who, owner)
         rows, next_cursor = await store.list_subscriptions(ctx.db, owner, limit, cursor)
-        return {"data": rows, "next_cursor": next_cursor}
+        return {"data": await _with_mtls(ctx, owner, *rows, many=True), "next_cursor": next_cursor}
 
     @router.get("/{subscription_id}", response_model=SubscriptionOut)
     async def get_subscription(
         subscription_id: ResourceId, owner: OwnerDep, ctx: Context, who: CurrentPrincipal
     ) -> object:
-        who.require_admin()
-        return await store.get_subscription(ctx.db, owner, subscription_id)
+        await authorize(who, owner)
+        return await _with_mtls(ctx, owner, await store.get_subscription(ctx.db, owner, subscription_id))
 
     @router.patch("/{subscription_id}", response_model=SubscriptionOut)
     async def update_subscription(
@@ -188,23 +220,23 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
         ctx: Context,
         who: CurrentPrincipal,
     ) -> object:
-        who.require_admin()
+        await authorize(who, owner)
         _guard_url(ctx, body.url)
         changes = body.model_dump(exclude_unset=True)
-        reject_nulls(changes, "url", "event_types", "ordered", "enabled")
+        reject_nulls(changes, "url", "event_types", "ordered", "enabled", "mtls_via_gateway")
         current = await store.get_subscription(ctx.db, owner, subscription_id)
         _check_max_retries(current["profile"], changes.get("max_retries"))
         if "credential_id" in changes:
             await _check_credential(ctx, owner, current["profile"], changes["credential_id"])
         out = await store.update_subscription(ctx.db, ctx.box, owner, subscription_id, changes)
         ctx.subscription_changed(subscription_id)
-        return out
+        return await _with_mtls(ctx, owner, out)
 
     @router.delete("/{subscription_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def delete_subscription(
         subscription_id: ResourceId, owner: OwnerDep, ctx: Context, who: CurrentPrincipal
     ) -> Response:
-        who.require_admin()
+        await authorize(who, owner)
         await store.delete_subscription(ctx.db, owner, subscription_id)
         ctx.subscription_changed(subscription_id)
         return Response(status_code=204)
