@@ -179,6 +179,25 @@ def migrate(database_url: DatabaseUrl = None) -> None:
 
 
 @app.command()
+def rekey(database_url: DatabaseUrl = None) -> None:
+    """Re-encrypt every stored secret with the first key of HERALD_SECRET_KEY (master-key rotation)."""
+    settings = _settings(database_url=database_url)
+    from herald.runtime import Runtime
+    from herald.store.rekey import reencrypt_all
+
+    async def run() -> int:
+        runtime = Runtime.build(settings)
+        try:
+            await runtime.migrate()
+            return await reencrypt_all(runtime.db, runtime.box)
+        finally:
+            await runtime.db.dispose()
+
+    count = asyncio.run(run())
+    console.print(f"re-encrypted {count} secrets with the first key; older keys may now be removed")
+
+
+@app.command()
 def keygen() -> None:
     """Print a new master key for HERALD_SECRET_KEY."""
     from herald.store.secretbox import SecretBox

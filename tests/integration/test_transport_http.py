@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 from collections.abc import AsyncIterator
 
@@ -32,6 +33,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     async def redirect(request: web.Request) -> web.Response:
         return web.Response(status=302, headers={"Location": "/target"})
 
+    async def to_metadata(request: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+
     async def busy(request: web.Request) -> web.Response:
         return web.Response(status=429, text="slow down", headers={"Retry-After": "30"})
 
@@ -46,6 +50,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     app.router.add_post("/hook", record)
     app.router.add_route("*", "/target", record)
     app.router.add_post("/redirect", redirect)
+    app.router.add_post("/to-metadata", to_metadata)
     app.router.add_post("/busy", busy)
     app.router.add_post("/big", big)
     app.router.add_post("/sleepy", sleepy)
@@ -88,6 +93,18 @@ async def test_redirects_are_not_followed(receiver: Receiver) -> None:
     assert isinstance(result, Response)
     assert result.status == 302
     assert receiver.received == []
+
+
+async def test_a_redirect_to_the_metadata_address_is_not_followed(receiver: Receiver) -> None:
+    # The receiver itself is allowed (loopback opened explicitly); the cloud metadata address never is.
+    guard = AddressGuard(allow_subnets=[ipaddress.ip_network("127.0.0.0/8")])
+    transport = AiohttpTransport(guard=guard)
+    try:
+        result = await transport.send(Request(receiver.base + "/to-metadata", b"{}", {}))
+    finally:
+        await transport.close()
+    assert isinstance(result, Response) and result.status == 307  # the answer, not the metadata service
+    assert guard.literal_blocked("http://169.254.169.254/latest/meta-data/")
 
 
 async def test_retry_after_is_passed_on(receiver: Receiver) -> None:
