@@ -1,4 +1,4 @@
-"""Master-key rotation on SQLite and PostgreSQL: after `reencrypt_all` the new key alone opens every secret."""
+"""Master-key rotation, SQLite and PostgreSQL: after `reencrypt_all` the new key alone opens every secret."""
 
 from __future__ import annotations
 
