@@ -12,6 +12,7 @@ from typing import ClassVar, Protocol
 import orjson
 
 from herald import __version__
+from herald.domain import catalog
 from herald.domain.models import ClaimedDelivery, Endpoint, Request
 from herald.domain.retry import (
     FixedIntervalRetry,
@@ -149,13 +150,12 @@ class LivePersonDataProfile:
 
     name: ClassVar[str] = "liveperson-data"
     max_retries_limit: ClassVar[int] = 50
-    schema_version: ClassVar[str] = "1-0-0"  # MODEL-REVISION-ADDITION; the event catalog will supply it
 
     def render(self, delivery: ClaimedDelivery, endpoint: Endpoint, now: int) -> Request:
         common = {
             "accountId": delivery.account_id,
             "uid": delivery.event_id,
-            "schemaVersion": self.schema_version,
+            "schemaVersion": catalog.schema_version(delivery.event_type),
             "eventTimestamp": int(delivery.event_timestamp * 1000),
             "eventType": delivery.event_type,
             "webhookSubscriptionId": delivery.subscription_id,

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from herald.domain.filters import Filter, FilterError, compile_filter
 from herald.domain.matching import type_matches
 from herald.ids import new_id
 from herald.store import queue_postgres, queue_sqlite
 from herald.store.database import Database
 from herald.store.tables import installations, subscriptions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,18 @@ class Route:
     ordered: bool
     max_retries: int | None
     retention_time: int | None
+    filter: Filter | None = None  # over the event's data; None = every event of a matching type
+
+
+def _compiled(subscription_id: str, spec: Any) -> Filter | None:
+    """A stored filter, compiled. One that no longer validates matches nothing (fails closed)."""
+    if spec is None:
+        return None
+    try:
+        return compile_filter(spec)
+    except FilterError as exc:
+        log.warning("subscription %s has an invalid filter, matching nothing: %s", subscription_id, exc)
+        return Filter(spec if isinstance(spec, dict) else {}, lambda _data: False)
 
 
 @dataclass(slots=True)
@@ -50,6 +68,7 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
             subscriptions.c.event_types,
             subscriptions.c.ordered,
             subscriptions.c.max_retries,
+            subscriptions.c.filter,
             inst.c.max_retries.label("inst_max_retries"),
             inst.c.retention_time,
         )
@@ -77,9 +96,17 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
             ordered=r["ordered"],
             max_retries=r["max_retries"] if r["max_retries"] is not None else r["inst_max_retries"],
             retention_time=r["retention_time"],
+            filter=_compiled(r["id"], r["filter"]),
         )
         for r in rows
     ]
+
+
+def _parse(data: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
 
 
 async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> PublishResult:
@@ -98,7 +125,11 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
         routes = await routes_for_account(conn, account_id)
     events = [(ev.id, ev.type, ev.timestamp, ev.data, ev.ordering_key) for ev in unique.values()]
 
+    filtered = any(route.filter is not None for route in routes)
+
     def rows_for(inserted: set[str]) -> list[queue_sqlite.Row]:
+        # Each event's data is parsed once, and only when some route has a filter.
+        parsed = {ev.id: _parse(ev.data) for ev in unique.values() if ev.id in inserted} if filtered else {}
         return [
             (
                 new_id("dlv"),
@@ -113,6 +144,7 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
             if ev.id in inserted
             for route in routes
             if type_matches(route.event_types, ev.type)
+            and (route.filter is None or route.filter.matches(parsed[ev.id]))
         ]
 
     if db.is_sqlite:

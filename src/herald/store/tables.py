@@ -75,6 +75,7 @@ subscriptions = Table(
     # Deliver through the configured LivePerson-style mTLS forward gateway instead of presenting the
     # mapped certificate directly.
     Column("mtls_via_gateway", Boolean, nullable=False, default=False, server_default="0"),
+    Column("filter", JSON),  # payload filter over the event data (herald.domain.filters); null = all
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),

@@ -14,6 +14,7 @@ from herald import metrics
 from herald.api.auth import Context, CurrentPrincipal
 from herald.api.errors import ApiError
 from herald.api.schemas import AccountId, Model, OutModel, Text
+from herald.domain.catalog import validate_event_data
 from herald.domain.scopes import EVENTS_PUBLISH
 from herald.ids import new_id
 from herald.store.publish import NewEvent, publish
@@ -64,6 +65,21 @@ class PublishOut(OutModel):
 EARLIEST, LATEST = 0.0, datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 
 
+def check_data(events: list[EventIn], batch: bool) -> None:
+    """Refuse (422) the whole request when any event of a built-in type has data its model refuses,
+    listing every problem of every event; custom types take any JSON object."""
+    errors: list[dict[str, Any]] = []
+    for index, event in enumerate(events):
+        prefix = f"events.{index}.data" if batch else "data"
+        for error in validate_event_data(event.type, event.data):
+            field = f"{prefix}.{error['field']}" if error["field"] else prefix
+            errors.append({**error, "field": field, "index": index, "type": event.type})
+    if errors:
+        first = errors[0]
+        message = f"{first['field']}: {first['message']} (event type {first['type']})"
+        raise ApiError(422, message, field=first["field"], errors=errors)
+
+
 def to_new_event(event: EventIn, now: float, where: str) -> NewEvent:
     """`where` is the event's path in the request ("" or "events.3.") for error messages."""
     ts = event.timestamp
@@ -92,6 +108,8 @@ async def publish_events(
     await who.require_account(account_id)
     who.require(EVENTS_PUBLISH)
     now = time.time()
+    events = body.events if isinstance(body, EventBatchIn) else [body]
+    check_data(events, isinstance(body, EventBatchIn))
     if isinstance(body, EventBatchIn):
         batch = [to_new_event(e, now, f"events.{i}.") for i, e in enumerate(body.events)]
     else:

@@ -25,6 +25,7 @@ from herald.api.schemas import (
     reject_nulls,
 )
 from herald.domain.certificates import WEBHOOKS
+from herald.domain.filters import FilterError, compile_filter
 from herald.domain.profiles import NEEDS_CREDENTIAL, PROFILES
 from herald.domain.scopes import CONFIGURATION_RW
 from herald.store import applications as app_store
@@ -69,6 +70,11 @@ class SubscriptionIn(Model):
     mtls_via_gateway: bool = Field(
         default=False, description="Deliver through the mTLS forward gateway (HERALD_MTLS_GATEWAY_URL)"
     )
+    filter: dict[str, Any] | None = Field(
+        default=None,
+        description="Payload filter over the event data: {path: value | {$eq $neq $in $nin $gt $gte $lt "
+        "$lte $exists $regex: operand}}, $and/$or/$not; only matching events are delivered",
+    )
 
     _url = field_validator("url")(check_url)
 
@@ -83,6 +89,7 @@ class SubscriptionPatch(Model):
     enabled: bool | None = None
     credential_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     mtls_via_gateway: bool | None = None
+    filter: dict[str, Any] | None = Field(default=None, description="Payload filter; null removes it")
 
     @field_validator("url")
     @classmethod
@@ -106,6 +113,7 @@ class SubscriptionOut(OutModel):
     credential_id: str | None = None
     mtls: bool = Field(default=False, description="An mTLS certificate mapping applies to this URL")
     mtls_via_gateway: bool = False
+    filter: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -146,6 +154,15 @@ async def _check_credential(ctx: Any, owner: Owner, profile: str, credential_id:
         raise ApiError(
             422, f"credential_id: no credential {credential_id} in this account", field="credential_id"
         ) from None
+
+
+def _check_filter(spec: dict[str, Any] | None) -> None:
+    if spec is None:
+        return
+    try:
+        compile_filter(spec)
+    except FilterError as exc:
+        raise ApiError(422, str(exc), field=exc.path) from None
 
 
 def _guard_url(ctx: Any, url: str | None) -> None:
@@ -190,6 +207,7 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
         await authorize(who, owner)
         _guard_url(ctx, body.url)
         _check_max_retries(body.profile, body.max_retries)
+        _check_filter(body.filter)
         await _check_credential(ctx, owner, body.profile, body.credential_id)
         if check_owner and owner.application_id:
             await app_store.get_application(ctx.db, owner.application_id)
@@ -226,6 +244,7 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
         reject_nulls(changes, "url", "event_types", "ordered", "enabled", "mtls_via_gateway")
         current = await store.get_subscription(ctx.db, owner, subscription_id)
         _check_max_retries(current["profile"], changes.get("max_retries"))
+        _check_filter(changes.get("filter"))
         if "credential_id" in changes:
             await _check_credential(ctx, owner, current["profile"], changes["credential_id"])
         out = await store.update_subscription(ctx.db, ctx.box, owner, subscription_id, changes)
