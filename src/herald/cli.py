@@ -249,5 +249,42 @@ def bench(
     raise typer.Exit(run_bench(options, as_json=as_json))
 
 
+@app.command()
+def simulate(
+    server: Annotated[str, typer.Option(help="Herald API base URL")] = "http://127.0.0.1:8080",
+    token: Annotated[
+        str, typer.Option(envvar="HERALD_ADMIN_TOKEN", help="Admin token (HERALD_ADMIN_TOKEN)")
+    ] = "",
+    accounts: Annotated[int, typer.Option(help="Accounts to simulate")] = 2,
+    agents: Annotated[int, typer.Option(help="Agents per account")] = 5,
+    rate: Annotated[float, typer.Option(help="Events/s to publish")] = 50.0,
+    duration: Annotated[float, typer.Option(help="Seconds to run; 0 = until Ctrl-C")] = 60.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed (reproducible stream)")] = None,
+    families: Annotated[
+        str, typer.Option(help="Comma-separated event families")
+    ] = "liveperson-data,liveperson-connector,livechat",
+    account_prefix: Annotated[str, typer.Option(help="Account ids are <prefix>1, <prefix>2, …")] = "sim-",
+) -> None:
+    """Publish a realistic contact-center event stream (LivePerson and LiveChat) through the API."""
+    from herald.simulate import SimulateOptions, parse_families, run_simulate
+
+    try:
+        options = SimulateOptions(
+            server=server,
+            token=token,
+            accounts=accounts,
+            agents=agents,
+            rate=rate,
+            duration=duration,
+            seed=seed,
+            families=parse_families(families),
+            account_prefix=account_prefix,
+        )
+        options.check()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    raise typer.Exit(run_simulate(options, console))
+
+
 def main() -> None:
     app()

@@ -230,6 +230,14 @@ SAMPLE_BODIES: dict[str, Any] = {
     "POST /v1/accounts/{account_id}/credentials/{credential_id}/rotate": {},
     "POST /v1/accounts/{account_id}/events": {"type": "walk.event", "data": {}},
     "POST /v1/accounts/{account_id}/tokens": {},
+    "POST /v1/accounts/{account_id}/app-installations": {
+        "client_name": "walk",
+        "capabilities": {"webhooks": {}},
+    },
+    "PUT /v1/accounts/{account_id}/app-installations/{app_id}": {
+        "client_name": "walk",
+        "capabilities": {"webhooks": {}},
+    },
     "POST /v1/accounts/{account_id}/mtls-mappings": {
         "url": "https://example.com/w",
         "certificate": "x",

@@ -13,6 +13,7 @@ from herald.api.authstate import auth_state
 from herald.api.context import AppContext
 from herald.api.limits import BodySizeLimit
 from herald.api.routers import (
+    app_installations,
     applications,
     credentials,
     deliveries,
@@ -68,6 +69,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
     errors.install(app)
     for router in (
         applications.router,
+        app_installations.router,
         subscriptions.application_router,
         subscriptions.account_router,
         credentials.router,
