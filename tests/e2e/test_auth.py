@@ -243,6 +243,7 @@ SAMPLE_BODIES: dict[str, Any] = {
         "certificate": "x",
         "private_key": "x",
     },
+    "POST /v1/event-types": {"name": "walk.type", "version": "1-0-0", "schema": {}},  # admin only: 403
     "PUT /v1/accounts/{account_id}/mtls-mappings/{mapping_id}": {
         "url": "https://example.com/w",
         "certificate": "x",
@@ -297,6 +298,7 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         "token_id": a_pat["id"],
         "mapping_id": "mtl_01JWALKWALKWALKWALKWALKWAL",
         "name": "AgentSnapshotEvent",  # the event catalog: shared by every tenant, not tenant data
+        "version": "1-0-0",  # of a custom event type (deleting one is admin only: 403)
     }
 
     # Tenant B: its application (installed in B's account), the same bound to the account, B's own PAT.

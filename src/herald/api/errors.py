@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from herald.store.errors import Conflict, NotFound, StoreError
+from herald.store.errors import Conflict, Invalid, NotFound, StoreError
 
 log = logging.getLogger("herald.api")
 
@@ -102,6 +102,8 @@ async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
         return error_response(404, "not_found", exc.message, exc.data)
     if isinstance(exc, Conflict):
         return error_response(409, "conflict", exc.message, exc.data)
+    if isinstance(exc, Invalid):
+        return error_response(422, "validation", exc.message, exc.data)
     return error_response(400, "bad_request", exc.message, exc.data)
 
 

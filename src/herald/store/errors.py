@@ -18,3 +18,7 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     pass
+
+
+class Invalid(StoreError):
+    """The request is well formed but its content is refused (422)."""

@@ -204,3 +204,16 @@ attempts = Table(
     Column("request_headers", Text),
     Index("ix_attempts_delivery", "delivery_id"),
 )
+
+# Custom event types registered by the admin: global (every account), versioned MODEL-REVISION-ADDITION.
+custom_event_types = Table(
+    "custom_event_types",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("version", String(40), nullable=False),
+    Column("json_schema", JSON, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "version", name="uq_custom_event_types_name_version"),
+)

@@ -17,6 +17,8 @@ from herald.api.schemas import AccountId, Model, OutModel, Text
 from herald.domain.catalog import validate_event_data
 from herald.domain.scopes import EVENTS_PUBLISH
 from herald.ids import new_id
+from herald.store.database import Database
+from herald.store.event_types import validators
 from herald.store.publish import NewEvent, publish
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/events", tags=["events"])
@@ -65,13 +67,17 @@ class PublishOut(OutModel):
 EARLIEST, LATEST = 0.0, datetime(9999, 12, 30, tzinfo=UTC).timestamp()
 
 
-def check_data(events: list[EventIn], batch: bool) -> None:
-    """Refuse (422) the whole request when any event of a built-in type has data its model refuses,
-    listing every problem of every event; custom types take any JSON object."""
+async def check_data(db: Database, events: list[EventIn], batch: bool) -> None:
+    """Refuse (422) the whole request when any event of a built-in or registered custom type has data its
+    model or JSON Schema refuses, listing every problem of every event; other types take any JSON object."""
     errors: list[dict[str, Any]] = []
+    custom = validators(db)
     for index, event in enumerate(events):
         prefix = f"events.{index}.data" if batch else "data"
-        for error in validate_event_data(event.type, event.data):
+        problems = validate_event_data(event.type, event.data) + await custom.errors(
+            db, event.type, event.data
+        )
+        for error in problems:
             field = f"{prefix}.{error['field']}" if error["field"] else prefix
             errors.append({**error, "field": field, "index": index, "type": event.type})
     if errors:
@@ -109,7 +115,7 @@ async def publish_events(
     who.require(EVENTS_PUBLISH)
     now = time.time()
     events = body.events if isinstance(body, EventBatchIn) else [body]
-    check_data(events, isinstance(body, EventBatchIn))
+    await check_data(ctx.db, events, isinstance(body, EventBatchIn))
     if isinstance(body, EventBatchIn):
         batch = [to_new_event(e, now, f"events.{i}.") for i, e in enumerate(body.events)]
     else:
