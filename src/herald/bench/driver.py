@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from rich.console import Console
@@ -252,13 +253,9 @@ async def _throughput(
     )
     run = await publish_all(herald, options.events, options.batch, options.publishers, pad, SEQ_STRIDE)
     log.print(f"  published in {run.seconds:.2f}s; waiting for {expected} deliveries")
-    stats = await receiver.wait_for(expected, options.timeout, options.stall, group.check_alive)
-    received = int(stats["unique"])
-    recorded_ns = None
-    if received >= expected:
-        recorded_ns = await herald.wait_recorded(options.timeout, group.check_alive)
-    dead = await herald.has_deliveries("dead")
-    summary = await receiver.summary()
+    stats, received, recorded_ns, dead, summary = await _settle(
+        expected, options, herald, receiver, group
+    )
     delivered_seconds = max(int(stats["last_ns"]) - run.first_ns, 1) / 1e9
     recorded_seconds = (recorded_ns - run.first_ns) / 1e9 if recorded_ns is not None else None
     result = ThroughputResult(
@@ -282,6 +279,21 @@ async def _throughput(
     return result
 
 
+async def _settle(
+    expected: int, options: BenchOptions, herald: HeraldClient, receiver: ReceiverClient, group: ProcessGroup
+) -> tuple[dict[str, Any], int, int | None, bool, dict[str, Any]]:
+    """Wait until the receiver has `expected` deliveries, then until nothing is pending in the database.
+    Returns the receiver's stats, deliveries received, when the last was recorded (ns, None if it never
+    was), whether any delivery died, and the receiver's summary."""
+    stats = await receiver.wait_for(expected, options.timeout, options.stall, group.check_alive)
+    received = int(stats["unique"])
+    recorded_ns = None
+    if received >= expected:
+        recorded_ns = await herald.wait_recorded(options.timeout, group.check_alive)
+    dead = await herald.has_deliveries("dead")
+    return stats, received, recorded_ns, dead, await receiver.summary()
+
+
 async def _latency(
     options: BenchOptions,
     herald: HeraldClient,
@@ -294,13 +306,9 @@ async def _latency(
     await receiver.reset()
     run = await publish_steady(herald, options.rate, options.duration, pad, 2 * SEQ_STRIDE, options.timeout)
     expected = run.events * options.fanout
-    stats = await receiver.wait_for(expected, options.timeout, options.stall, group.check_alive)
-    received = int(stats["unique"])
-    recorded_ns = None
-    if received >= expected:
-        recorded_ns = await herald.wait_recorded(options.timeout, group.check_alive)
-    dead = await herald.has_deliveries("dead")
-    summary = await receiver.summary()
+    stats, received, recorded_ns, dead, summary = await _settle(
+        expected, options, herald, receiver, group
+    )
     result = LatencyResult(
         rate=options.rate,
         duration=options.duration,

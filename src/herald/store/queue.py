@@ -12,14 +12,14 @@ import time
 from collections.abc import Sequence
 
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from herald.domain.models import AttemptRecord, ClaimedDelivery, DeliveryStatus
 from herald.ids import new_id
 from herald.store import queue_postgres, queue_sqlite
 from herald.store.database import Database
 from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
-from herald.store.tables import deliveries, queue
+from herald.store.tables import queue
 
 PENDING = DeliveryStatus.PENDING.value
 
@@ -131,24 +131,19 @@ async def release(db: Database, claimed: Sequence[ClaimedDelivery], delay: float
 
 
 async def cancel(db: Database, claimed: Sequence[ClaimedDelivery]) -> None:
-    """Finish deliveries whose subscription no longer exists."""
+    """Finish deliveries whose subscription no longer exists: the queue row goes and the log row says
+    `cancelled`, in one transaction (never a `pending` log row with nothing left to deliver it)."""
     if not claimed:
         return
     now = time.time()
     pairs = [(c.seq, c.lease) for c in claimed]
+    delivery_of = {c.seq: c.delivery_id for c in claimed}
     if db.is_sqlite:
-        owned = await db.sqlite_write(queue_sqlite.delete_owned, pairs)
-    else:
-        async with db.driver_transaction() as conn:
-            owned = await queue_postgres.delete_owned(conn, pairs)
-    gone = [c.delivery_id for c in claimed if c.seq in owned]
-    if gone:
-        async with db.write() as sa:
-            await sa.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(gone))
-                .values(status=DeliveryStatus.CANCELLED.value, finished_at=now, next_attempt_at=None)
-            )
+        await db.sqlite_write(queue_sqlite.cancel, pairs, delivery_of, now)
+        return
+    async with db.driver_transaction() as conn:
+        owned = await queue_postgres.delete_owned(conn, pairs)
+        await queue_postgres.mark_cancelled(conn, [delivery_of[seq] for seq in owned], now)
 
 
 async def depth(db: Database) -> int:

@@ -71,6 +71,11 @@ FROM unnest($1::text[], $2::float8[], $3::int[], $4::text[], $5::float8[], $6::t
 WHERE d.id = x.id
 """
 
+MARK_CANCELLED = """
+UPDATE deliveries SET status = 'cancelled', finished_at = $2, next_attempt_at = NULL
+WHERE id = ANY($1::text[])
+"""
+
 RELEASE = """
 UPDATE queue q SET available_at = $3
 FROM unnest($1::bigint[], $2::int[]) AS x(seq, lease)
@@ -102,6 +107,11 @@ async def record(
     if retries:
         await pg.execute(RESCHEDULE_OWNED, *_columns(retries, 4))
     await pg.execute(UPDATE_DELIVERIES, *_columns(updates, 7))
+
+
+async def mark_cancelled(pg: asyncpg.Connection, delivery_ids: Sequence[str], now: float) -> None:
+    if delivery_ids:
+        await pg.execute(MARK_CANCELLED, list(delivery_ids), now)
 
 
 async def release(pg: asyncpg.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:

@@ -56,6 +56,10 @@ WHERE id = ?7
 
 RELEASE = "UPDATE queue SET available_at = ? WHERE seq = ? AND lease = ?"
 
+MARK_CANCELLED = """
+UPDATE deliveries SET status = 'cancelled', finished_at = ?, next_attempt_at = NULL WHERE id = ?
+"""
+
 
 def claim(conn: sqlite3.Connection, now: float, limit: int, lease_until: float) -> list[tuple[Any, ...]]:
     """Lease due rows and return them with their events, in the PostgreSQL claim's column order."""
@@ -97,6 +101,14 @@ def record(
             for id_, t, code, kind, nxt, status, fin in updates_for(owned)
         ],
     )
+
+
+def cancel(
+    conn: sqlite3.Connection, owned: Sequence[tuple[int, int]], delivery_of: dict[int, str], now: float
+) -> None:
+    """Delete the rows still ours and mark their deliveries cancelled, in the caller's transaction."""
+    gone = delete_owned(conn, owned)
+    conn.executemany(MARK_CANCELLED, [(now, delivery_of[seq]) for seq in gone])
 
 
 def release(conn: sqlite3.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:
