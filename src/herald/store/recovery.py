@@ -238,7 +238,8 @@ async def replay_step(db: Database, job: ClaimedJob, batch: int, lease_seconds: 
                 conn, job, looked_at=0, affected=0, cursor=job.cursor, finished=True
             )
             return Step(job.cursor, job.total, True)
-        wanted = p.get("event_types") or ["*"]
+        # Default: the subscription's own types (the same in every account), so `total` counts only those.
+        wanted = p.get("event_types") or next(iter(routes.values())).event_types
         where = [
             e.account_id.in_(sorted(routes)),
             e.created_at >= p["since"],
