@@ -126,7 +126,9 @@ async def test_recover_with_retrying_brings_waiting_retries_forward_but_not_leas
     due = time.time() - 1
     async with db.write() as conn:
         await conn.execute(update(queue).where(queue.c.event_id == "e3").values(available_at=due))
-        await conn.execute(update(deliveries).where(deliveries.c.event_id == "e3").values(next_attempt_at=due))
+        await conn.execute(
+            update(deliveries).where(deliveries.c.event_id == "e3").values(next_attempt_at=due)
+        )
     [leased] = await q.claim(db, 10, 30)
     assert leased.event_id == "e3"
 
@@ -268,9 +270,11 @@ async def test_job_progress_and_resume_after_its_lease_expires(db: Database, kit
     sub = await kit.subscription("a1")
     await kit.publish("a1", *[(f"e{i}", "t") for i in range(5)])
     await _settle(db, kit, dead={f"e{i}" for i in range(5)})
-    job = await _job(
-        db, A1, JobKind.RECOVER, sub["id"], since=0.0, until=time.time() + 1, include_retrying=False
-    )
+    # Without `until` the window ends when the job is created: a delivery that dies later stays out.
+    job = await _job(db, A1, JobKind.RECOVER, sub["id"], since=0.0, until=None, include_retrying=False)
+    time.sleep(0.01)
+    await kit.publish("a1", ("late", "t"))
+    await _settle(db, kit, dead={"late"})
 
     # Runner A claims the job and gets through one batch of 2, then "crashes".
     first = runner(db, batch=2)

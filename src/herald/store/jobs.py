@@ -67,6 +67,15 @@ class ClaimedJob:
     cursor: list[Any] | None
     lease: int
     tries: int
+    created_at: float
+
+    @property
+    def window(self) -> tuple[float, float]:
+        """[since, until): `until` omitted in the request means the moment the job was created, so the
+        window is fixed (and a resumed job walks the same rows) while idempotent retries of the same
+        request still compare equal."""
+        until = self.params.get("until")
+        return float(self.params["since"]), float(until if until is not None else self.created_at)
 
 
 class LeaseLost(Exception):
@@ -218,6 +227,7 @@ async def claim(db: Database, lease_seconds: float) -> ClaimedJob | None:
         cursor=row["cursor"],
         lease=token,
         tries=row["tries"],
+        created_at=row["created_at"],
     )
 
 

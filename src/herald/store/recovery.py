@@ -51,11 +51,12 @@ class Step:
 
 def _recover_where(job: ClaimedJob) -> list[ColumnElement[bool]]:
     p, d = job.params, deliveries.c
+    since, until = job.window
     statuses = [DEAD, PENDING] if p.get("include_retrying") else [DEAD]
     where = [
         d.subscription_id == job.subscription_id,
-        d.created_at >= p["since"],
-        d.created_at < p["until"],
+        d.created_at >= since,
+        d.created_at < until,
         d.status.in_(statuses),
     ]
     if job.account_id is not None:
@@ -240,10 +241,11 @@ async def replay_step(db: Database, job: ClaimedJob, batch: int, lease_seconds: 
             return Step(job.cursor, job.total, True)
         # Default: the subscription's own types (the same in every account), so `total` counts only those.
         wanted = p.get("event_types") or next(iter(routes.values())).event_types
+        since, until = job.window
         where = [
             e.account_id.in_(sorted(routes)),
-            e.created_at >= p["since"],
-            e.created_at < p["until"],
+            e.created_at >= since,
+            e.created_at < until,
             _types_clause(wanted),
         ]
         total = job.total
