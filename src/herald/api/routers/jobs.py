@@ -86,8 +86,14 @@ def _out(row: dict[str, Any]) -> dict[str, Any]:
 def _window(since: datetime, until: datetime | None) -> tuple[float, float | None]:
     """Epoch seconds; an omitted `until` stays None in the job (meaning: when the job was created), so the
     same request sent again with its Idempotency-Key compares equal."""
-    start = since.timestamp()
-    end = until.timestamp() if until is not None else None
+    try:
+        start = since.timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise ApiError(422, "since: out of range", field="since") from None
+    try:
+        end = until.timestamp() if until is not None else None
+    except (OverflowError, ValueError, OSError):
+        raise ApiError(422, "until: out of range", field="until") from None
     if (end if end is not None else time.time()) <= start:
         raise ApiError(422, "until: must be later than since", field="until")
     return start, end
