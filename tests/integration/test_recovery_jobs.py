@@ -3,6 +3,7 @@ job resumed by another runner after its lease expired."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
@@ -272,7 +273,7 @@ async def test_job_progress_and_resume_after_its_lease_expires(db: Database, kit
     await _settle(db, kit, dead={f"e{i}" for i in range(5)})
     # Without `until` the window ends when the job is created: a delivery that dies later stays out.
     job = await _job(db, A1, JobKind.RECOVER, sub["id"], since=0.0, until=None, include_retrying=False)
-    time.sleep(0.01)
+    await asyncio.sleep(0.01)
     await kit.publish("a1", ("late", "t"))
     await _settle(db, kit, dead={"late"})
 
