@@ -22,7 +22,7 @@ from herald.store.errors import Conflict
 from herald.store.jobs import JobKind, JobOwner, JobStatus, LeaseLost
 from herald.store.publish import NewEvent
 from herald.store.recovery import recover_step
-from herald.store.tables import deliveries, events, jobs, queue
+from herald.store.tables import deliveries, events, jobs, queue, subscriptions
 
 if TYPE_CHECKING:
     from conftest import Kit
@@ -318,3 +318,21 @@ async def test_a_failing_job_is_retried_then_marked_failed(db: Database, kit: Ki
     assert row["status"] == "failed" and row["finished_at"] is not None
     assert not await runner(db).run_once()
     assert await kit.rows(deliveries, deliveries.c.replay_of.is_not(None)) == []
+
+
+async def test_a_job_for_a_subscription_disabled_since_does_nothing(db: Database, kit: Kit) -> None:
+    sub = await kit.subscription("a1")
+    await kit.publish("a1", ("e1", "t"))
+    await _settle(db, kit, dead={"e1"})
+    recover = await _job(db, A1, JobKind.RECOVER, sub["id"], since=0.0, until=None, include_retrying=False)
+    replay = await _job(
+        db, A1, JobKind.REPLAY, sub["id"], since=0.0, until=None, event_types=None, filter=None
+    )
+    async with db.write() as conn:
+        await conn.execute(update(subscriptions).where(subscriptions.c.id == sub["id"]).values(enabled=False))
+    assert await runner(db).run_once() and await runner(db).run_once()
+    for job in (recover, replay):
+        row = await job_store.get_job(db, A1, job["id"])
+        assert (row["status"], row["affected"]) == ("succeeded", 0)
+    assert await kit.rows(queue) == []
+    assert len(await kit.rows(deliveries)) == 1

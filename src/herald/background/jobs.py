@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from herald.config import Settings
+from herald.domain.filters import FilterError
 from herald.store import jobs as store
 from herald.store.database import Database
+from herald.store.errors import StoreError
 from herald.store.jobs import ClaimedJob, JobKind, LeaseLost
 from herald.store.recovery import Step, recover_step, replay_step
 
@@ -69,5 +71,11 @@ class JobRunner:
             log.warning("job %s: lease lost to another process; leaving it to that one", job.id)
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            if await store.fail(self.db, job, f"{type(exc).__name__}: {exc}"):
+            # The job's owner reads `error`: explain our own refusals, keep internals in the server log.
+            reason = (
+                str(exc)
+                if isinstance(exc, FilterError | StoreError)
+                else "internal error; see the server log"
+            )
+            if await store.fail(self.db, job, reason):
                 log.error("job %s failed %d times; giving up", job.id, store.MAX_TRIES)

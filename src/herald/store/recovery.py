@@ -74,6 +74,12 @@ async def recover_step(db: Database, job: ClaimedJob, batch: int, lease_seconds:
     where = _recover_where(job)
     async with db.write() as conn:
         await job_store.own(conn, job, lease_seconds)
+        if not await _enabled(conn, job.subscription_id):
+            # Deleted or disabled since the job started: queued deliveries would only be cancelled or held.
+            await job_store.save_progress(
+                conn, job, looked_at=0, affected=0, cursor=job.cursor, finished=True
+            )
+            return Step(job.cursor, job.total, True)
         total = job.total
         if total is None:
             total = int(
@@ -100,6 +106,12 @@ async def recover_step(db: Database, job: ClaimedJob, batch: int, lease_seconds:
             conn, job, looked_at=len(rows), affected=requeued + moved, cursor=cursor, finished=finished
         )
     return Step(cursor, total, finished)
+
+
+async def _enabled(conn: AsyncConnection, subscription_id: str) -> bool:
+    s = subscriptions.c
+    found = await conn.scalar(select(s.id).where(s.id == subscription_id, s.enabled.is_(True)))
+    return found is not None
 
 
 def _insert_ignoring_queued(db: Database) -> Any:
