@@ -141,6 +141,17 @@ def test_recovery_requests_are_checked(api: Api, receiver: Receiver, account: st
     assert_error(disabled, 409, "conflict")
     assert_error(api.request("GET", f"/v1/accounts/{account}/jobs/job_nope"), 404, "not_found")
 
+    # Starting a job needs deliveries:rw; following jobs needs deliveries:read.
+    api.expect(200, "PATCH", f"{base}/{sub['id']}", json={"enabled": True})
+    pat = api.expect(201, "POST", f"/v1/accounts/{account}/tokens", json={"scopes": ["deliveries:read"]})
+    reader = Api(api.base_url, pat["token"])
+    denied = reader.request("POST", f"{base}/{sub['id']}/recover", json={"since": hour_ago()})
+    assert assert_error(denied, 403, "authorization")["data"] == {"scope": "deliveries:rw"}
+    assert reader.expect(200, "GET", f"/v1/accounts/{account}/jobs")["data"] == []
+    writer = Api(api.base_url, api.expect(201, "POST", f"/v1/accounts/{account}/tokens", json={})["token"])
+    job = writer.expect(202, "POST", f"{base}/{sub['id']}/replay", json={"since": hour_ago()})
+    assert reader.expect(200, "GET", f"/v1/accounts/{account}/jobs/{job['id']}")["id"] == job["id"]
+
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_job_interrupted_by_a_crash_is_resumed_after_restart(

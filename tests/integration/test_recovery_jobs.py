@@ -336,3 +336,16 @@ async def test_a_job_for_a_subscription_disabled_since_does_nothing(db: Database
         assert (row["status"], row["affected"]) == ("succeeded", 0)
     assert await kit.rows(queue) == []
     assert len(await kit.rows(deliveries)) == 1
+
+
+async def test_replay_type_prefixes_are_literal(db: Database, kit: Kit) -> None:
+    """`a_b.*` is a prefix, not a LIKE pattern: `_` matches only itself."""
+    sub = await kit.subscription("a1", event_types=["*"])
+    await kit.publish("a1", ("e1", "a_b.x"), ("e2", "aXb.x"), ("e3", "a_b"))
+    await _settle(db, kit, dead=set())
+    job = await _job(
+        db, A1, JobKind.REPLAY, sub["id"], since=0.0, until=None, event_types=["a_b.*"], filter=None
+    )
+    await runner(db).run_once()
+    assert [r["event_id"] for r in await kit.rows(deliveries, deliveries.c.replay_of == job["id"])] == ["e1"]
+    assert (await job_store.get_job(db, A1, job["id"]))["total"] == 1
