@@ -262,7 +262,9 @@ async def save_progress(
         "updated_at": now,
     }
     if finished:
-        values.update(status=JobStatus.SUCCEEDED.value, finished_at=now, error=None)
+        # `total` was counted when the job started; rows can change state meanwhile (a manual resend, a
+        # delivery dying), so the finished job reports what it actually looked at.
+        values.update(total=values["done"], status=JobStatus.SUCCEEDED.value, finished_at=now, error=None)
     await conn.execute(update(jobs).where(jobs.c.id == job.id).values(**values))
 
 
