@@ -131,7 +131,7 @@ async def _worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, dispatcher.stop)
     logging.getLogger("herald").info("worker started on %s", settings.database_url)
     try:
-        async with runtime.maintenance():
+        async with runtime.maintenance(background=True):
             await dispatcher.run()
     finally:
         await dispatcher.transport.close()

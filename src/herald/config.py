@@ -74,6 +74,18 @@ class Settings:
     auth_failure_window: float = 60.0
     # Lifetime of OAuth client-credentials access tokens, seconds.
     oauth_token_ttl: int = 3600
+    # Background jobs (recover, replay): how often an idle runner looks for one, how long a claimed job is
+    # held before another process may resume it, and rows per batch (each batch one short transaction).
+    job_poll_interval: float = 1.0
+    job_lease_seconds: float = 60.0
+    job_batch: int = 500
+    # Retention (docs/recovery.md): event payloads after this many days (never while a delivery of the
+    # event is still queued); finished deliveries with their attempts, and finished jobs, after the
+    # second. 0 keeps those rows forever. Swept every `retention_interval` seconds in batches.
+    retention_payload_days: float = 30.0
+    retention_log_days: float = 90.0
+    retention_interval: float = 3600.0
+    retention_batch: int = 500
 
     @property
     def host(self) -> str:

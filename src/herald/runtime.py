@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from herald.background import JobRunner, RetentionSweeper
 from herald.config import Settings
 from herald.dispatch.dispatcher import Dispatcher
 from herald.dispatch.endpoints import EndpointCache
@@ -69,15 +70,21 @@ class Runtime:
         await upgrade(self.db)
 
     @contextlib.asynccontextmanager
-    async def maintenance(self) -> AsyncIterator[None]:
-        """Background upkeep of the database for as long as the process serves (SQLite checkpoints)."""
-        task = asyncio.create_task(self.db.checkpoint_forever())
+    async def maintenance(self, *, background: bool = False) -> AsyncIterator[None]:
+        """Background upkeep of the database for as long as the process serves (SQLite checkpoints); with
+        `background` (serve, worker) also the recover/replay job runner and the retention sweeper."""
+        tasks = [asyncio.create_task(self.db.checkpoint_forever())]
+        if background:
+            tasks.append(asyncio.create_task(JobRunner(self.db, self.settings).run_forever()))
+            tasks.append(asyncio.create_task(RetentionSweeper(self.db, self.settings).run_forever()))
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 @contextlib.asynccontextmanager

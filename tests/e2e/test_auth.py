@@ -217,6 +217,7 @@ def test_personal_access_token_lifecycle(herald: Herald, api: Api, account: str)
 
 # ------------------------------------------------------------------------------- the cross-tenant walk
 
+RECOVERY_BODY = {"since": "2020-01-01T00:00:00Z"}
 SAMPLE_BODIES: dict[str, Any] = {
     "POST /v1/applications": {"name": "walk"},
     "PATCH /v1/applications/{app_id}": {"name": "walked"},
@@ -244,6 +245,10 @@ SAMPLE_BODIES: dict[str, Any] = {
         "private_key": "x",
     },
     "POST /v1/event-types": {"name": "walk.type", "version": "1-0-0", "schema": {}},  # admin only: 403
+    "POST /v1/accounts/{account_id}/subscriptions/{subscription_id}/recover": RECOVERY_BODY,
+    "POST /v1/applications/{app_id}/subscriptions/{subscription_id}/recover": RECOVERY_BODY,
+    "POST /v1/accounts/{account_id}/subscriptions/{subscription_id}/replay": RECOVERY_BODY,
+    "POST /v1/applications/{app_id}/subscriptions/{subscription_id}/replay": RECOVERY_BODY,
     "PUT /v1/accounts/{account_id}/mtls-mappings/{mapping_id}": {
         "url": "https://example.com/w",
         "certificate": "x",
@@ -284,10 +289,16 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
     a_pat = api.expect(201, "POST", f"/v1/accounts/{a_account}/tokens", json={"name": "a"})
     a_oauth = app_token(herald, a_app)
     a_deliveries = sorted(d["id"] for d in api.deliveries(a_account))  # one per subscription of A
+    a_job = api.expect(
+        202,
+        "POST",
+        f"/v1/accounts/{a_account}/subscriptions/{a_sub['id']}/recover",
+        json=RECOVERY_BODY,
+    )
     secrets_of_a = [
         a_account, a_app["id"], a_app["client_id"], a_app["client_secret"], a_installation["id"],
         a_app_sub["id"], a_sub["id"], a_sub["secret"], a_cred["id"], a_cred["secret"], a_event,
-        a_delivery["id"], a_pat["id"], a_pat["token"], a_oauth,
+        a_delivery["id"], a_pat["id"], a_pat["token"], a_oauth, a_job["id"],
     ]  # fmt: skip
     params = {
         "account_id": a_account,
@@ -296,6 +307,7 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         "credential_id": a_cred["id"],
         "delivery_id": a_delivery["id"],
         "token_id": a_pat["id"],
+        "job_id": a_job["id"],  # a recovery job of A's (account jobs and application jobs alike)
         "mapping_id": "mtl_01JWALKWALKWALKWALKWALKWAL",
         "name": "AgentSnapshotEvent",  # the event catalog: shared by every tenant, not tenant data
         "version": "1-0-0",  # of a custom event type (deleting one is admin only: 403)
@@ -358,6 +370,10 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
     )
     api.expect(200, "GET", f"/v1/accounts/{a_account}/credentials/{a_cred['id']}")
     assert sorted(d["id"] for d in api.deliveries(a_account)) == a_deliveries
+    assert [j["id"] for j in api.expect(200, "GET", f"/v1/accounts/{a_account}/jobs")["data"]] == [
+        a_job["id"]
+    ]
+    assert api.expect(200, "GET", f"/v1/applications/{a_app['id']}/jobs")["data"] == []
     assert [t["revoked_at"] for t in api.expect(200, "GET", f"/v1/accounts/{a_account}/tokens")["data"]] == [
         None
     ]

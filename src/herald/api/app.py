@@ -20,6 +20,7 @@ from herald.api.routers import (
     event_types,
     events,
     health,
+    jobs,
     mtls,
     oauth,
     subscriptions,
@@ -46,7 +47,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.migrate()
-        async with runtime.maintenance():
+        async with runtime.maintenance(background=with_dispatcher):
             if not with_dispatcher:
                 yield
             else:
@@ -77,6 +78,8 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         events.router,
         event_types.router,
         deliveries.router,
+        jobs.application_router,
+        jobs.account_router,
         health.router,
         oauth.router,
         tokens.router,

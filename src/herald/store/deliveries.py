@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 
 from herald.domain.models import DeliveryStatus
 from herald.store.database import Database
-from herald.store.errors import NotFound
+from herald.store.errors import Conflict, NotFound
 from herald.store.pagination import page, split_page
 from herald.store.tables import attempts, deliveries, events, queue
 
@@ -24,6 +24,8 @@ class DeliveryFilter:
     event_id: str | None = None
     since: float | None = None
     until: float | None = None
+    is_replay: bool | None = None
+    replay_of: str | None = None
 
 
 async def list_deliveries(
@@ -39,6 +41,10 @@ async def list_deliveries(
         query = query.where(d.event_type == flt.event_type)
     if flt.event_id:
         query = query.where(d.event_id == flt.event_id)
+    if flt.is_replay is not None:
+        query = query.where(d.replay_of.is_not(None) if flt.is_replay else d.replay_of.is_(None))
+    if flt.replay_of:
+        query = query.where(d.replay_of == flt.replay_of)
     if flt.since is not None:
         query = query.where(d.created_at >= flt.since)
     if flt.until is not None:
@@ -120,6 +126,14 @@ async def resend(db: Database, account_id: str, delivery_id: str) -> dict[str, A
         )
         if row is None:
             raise NotFound(f"delivery {delivery_id} not found", field="delivery_id")
+        event = await conn.scalar(
+            select(events.c.id).where(events.c.account_id == account_id, events.c.id == row["event_id"])
+        )
+        if event is None:
+            raise Conflict(
+                f"the event of delivery {delivery_id} was pruned by retention; it cannot be sent again",
+                field="delivery_id",
+            )
         queued = (
             await conn.execute(
                 select(queue.c.seq, queue.c.available_at).where(queue.c.delivery_id == delivery_id)

@@ -146,6 +146,7 @@ events = Table(
     Column("ordering_key", String(255)),
     Column("created_at", Float, nullable=False),
     PrimaryKeyConstraint("account_id", "id", name="pk_events"),
+    Index("ix_events_created", "created_at"),  # replay (events since a time) and retention
 )
 
 deliveries = Table(
@@ -164,8 +165,11 @@ deliveries = Table(
     Column("last_status_code", Integer),
     Column("last_error_kind", String(32)),
     Column("finished_at", Float),
+    # The replay job that created this delivery (a new delivery of an old event); null for ordinary ones.
+    Column("replay_of", String(40)),
     Index("ix_deliveries_account_created", "account_id", "created_at"),
     Index("ix_deliveries_subscription_created", "subscription_id", "created_at"),
+    Index("ix_deliveries_created", "created_at"),  # retention sweeps by age across accounts
 )
 
 queue = Table(
@@ -216,4 +220,36 @@ custom_event_types = Table(
     Column("description", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     UniqueConstraint("name", "version", name="uq_custom_event_types_name_version"),
+)
+
+# --- recovery ---
+# Background jobs (recover, replay): claimed under a lease like the queue, worked in short batches; progress
+# and the keyset cursor of the last batch are saved with each batch, so a job resumes where it stopped.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(20), nullable=False),  # recover | replay
+    Column("account_id", String(64)),  # owner: an account ...
+    Column("application_id", String(40)),  # ... or an application (exactly one is set)
+    Column("scope", String(120), nullable=False),  # "account:<id>" | "application:<id>": idempotency scope
+    Column("subscription_id", String(40), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | succeeded | failed
+    Column("total", Integer),  # rows to look at, counted when the job starts
+    Column("done", Integer, nullable=False, default=0),  # rows looked at
+    Column("affected", Integer, nullable=False, default=0),  # deliveries re-queued or created
+    Column("cursor", JSON),  # where the next batch starts
+    Column("error", Text),
+    Column("tries", Integer, nullable=False, default=0),  # failed runs so far
+    Column("idempotency_key", String(255)),
+    Column("lease", Integer, nullable=False, default=0),  # claim token, bumped on every claim
+    Column("lease_until", Float, nullable=False),  # due time while queued, lease expiry while running
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    UniqueConstraint("scope", "idempotency_key", name="uq_jobs_idempotency"),
+    Index("ix_jobs_due", "status", "lease_until"),
+    Index("ix_jobs_scope_created", "scope", "created_at"),
 )

@@ -32,6 +32,10 @@ class DeliveryOut(OutModel):
     last_status_code: int | None
     last_error_kind: ErrorKind | None
     finished_at: datetime | None
+    replay_of: str | None = Field(
+        default=None, description="The replay job that created this delivery; null for ordinary ones"
+    )
+    is_replay: bool = False
 
 
 class AttemptOut(OutModel):
@@ -59,8 +63,12 @@ class DeliveryDetailOut(DeliveryOut):
     event: EventOut | None
 
 
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "is_replay": row.get("replay_of") is not None}
+
+
 def _detail(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "event": row.get("event")}
+    return {**_row(row), "event": row.get("event")}
 
 
 @router.get("", response_model=Page[DeliveryOut])
@@ -74,6 +82,8 @@ async def list_deliveries(
     event_id: QueryText = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    is_replay: bool | None = None,
+    replay_of: QueryText = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> object:
@@ -86,9 +96,11 @@ async def list_deliveries(
         event_id=event_id,
         since=since.timestamp() if since else None,
         until=until.timestamp() if until else None,
+        is_replay=is_replay,
+        replay_of=replay_of,
     )
     rows, next_cursor = await store.list_deliveries(ctx.db, account_id, flt, limit, cursor)
-    return {"data": rows, "next_cursor": next_cursor}
+    return {"data": [_row(r) for r in rows], "next_cursor": next_cursor}
 
 
 @router.get("/{delivery_id}", response_model=DeliveryDetailOut)

@@ -1,0 +1,325 @@
+"""The work of recover and replay jobs, one bounded batch per short transaction.
+
+Each step owns the job (lease check, see store/jobs.py), does one batch and saves the job's progress and
+cursor in the same transaction, so a batch is applied exactly once even when a job is resumed by another
+process. Rows are walked in keyset order, so a resumed job continues after the last batch it saved.
+
+- **recover**: a subscription's failed deliveries created in [since, until): `dead` ones get a queue row
+  again (one more attempt each, like a manual resend; the insert skips a delivery already queued, so
+  nothing is ever queued twice), and with `include_retrying` the `pending` ones waiting for a retry are
+  brought forward to now. Deliveries whose event was pruned by retention are skipped.
+- **replay**: the events stored in [since, until) that the subscription would match (its event types and
+  filter, narrowed by the job's own `event_types` and `filter`) become new deliveries with new ids, marked
+  `replay_of = <job id>`, queued with the subscription's ordinary retry policy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, and_, func, or_, select, true, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from herald.domain.filters import Filter, compile_filter
+from herald.domain.matching import type_matches
+from herald.domain.models import DeliveryStatus
+from herald.ids import new_id
+from herald.store import jobs as job_store
+from herald.store.database import Database
+from herald.store.jobs import ClaimedJob
+from herald.store.publish import Route, _compiled
+from herald.store.tables import deliveries, events, installations, queue, subscriptions
+
+DEAD = DeliveryStatus.DEAD.value
+PENDING = DeliveryStatus.PENDING.value
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    cursor: list[Any] | None
+    total: int | None
+    finished: bool
+
+
+# ------------------------------------------------------------------------------------------- recover
+
+
+def _recover_where(job: ClaimedJob) -> list[ColumnElement[bool]]:
+    p, d = job.params, deliveries.c
+    since, until = job.window
+    statuses = [DEAD, PENDING] if p.get("include_retrying") else [DEAD]
+    where = [
+        d.subscription_id == job.subscription_id,
+        d.created_at >= since,
+        d.created_at < until,
+        d.status.in_(statuses),
+    ]
+    if job.account_id is not None:
+        where.append(d.account_id == job.account_id)
+    return where
+
+
+def _with_event() -> ColumnElement[bool]:
+    # Only deliveries whose event is still stored can be attempted again (retention prunes payloads).
+    return and_(events.c.account_id == deliveries.c.account_id, events.c.id == deliveries.c.event_id)
+
+
+async def recover_step(db: Database, job: ClaimedJob, batch: int, lease_seconds: float) -> Step:
+    d = deliveries.c
+    where = _recover_where(job)
+    async with db.write() as conn:
+        await job_store.own(conn, job, lease_seconds)
+        if not await _enabled(conn, job.subscription_id):
+            # Deleted or disabled since the job started: queued deliveries would only be cancelled or held.
+            await job_store.save_progress(
+                conn, job, looked_at=0, affected=0, cursor=job.cursor, finished=True
+            )
+            return Step(job.cursor, job.total, True)
+        total = job.total
+        if total is None:
+            total = int(
+                await conn.scalar(
+                    select(func.count()).select_from(deliveries.join(events, _with_event())).where(*where)
+                )
+                or 0
+            )
+            await job_store.set_total(conn, job, total)
+        query = (
+            select(d.id, d.account_id, d.event_id, d.subscription_id, d.status, d.attempts, d.created_at)
+            .select_from(deliveries.join(events, _with_event()))
+            .where(*where)
+        )
+        if job.cursor:
+            query = query.where(tuple_(d.created_at, d.id) > tuple_(*job.cursor))
+        rows = (await conn.execute(query.order_by(d.created_at, d.id).limit(batch))).all()
+        now = time.time()
+        requeued = await _requeue_dead(conn, db, [r for r in rows if r.status == DEAD], now)
+        moved = await _bring_forward(conn, [r.id for r in rows if r.status == PENDING], now)
+        cursor = [rows[-1].created_at, rows[-1].id] if rows else job.cursor
+        finished = len(rows) < batch
+        await job_store.save_progress(
+            conn, job, looked_at=len(rows), affected=requeued + moved, cursor=cursor, finished=finished
+        )
+    return Step(cursor, total, finished)
+
+
+async def _enabled(conn: AsyncConnection, subscription_id: str) -> bool:
+    s = subscriptions.c
+    found = await conn.scalar(select(s.id).where(s.id == subscription_id, s.enabled.is_(True)))
+    return found is not None
+
+
+def _insert_ignoring_queued(db: Database) -> Any:
+    insert = sqlite_insert if db.is_sqlite else pg_insert
+    return insert(queue)
+
+
+async def _requeue_dead(conn: AsyncConnection, db: Database, rows: list[Any], now: float) -> int:
+    if not rows:
+        return 0
+    stmt = (
+        _insert_ignoring_queued(db)
+        .values(
+            [
+                {
+                    "delivery_id": r.id,
+                    "account_id": r.account_id,
+                    "event_id": r.event_id,
+                    "subscription_id": r.subscription_id,
+                    "ordering_key": None,
+                    "available_at": now,
+                    "attempts": r.attempts,
+                    "lease": 0,
+                    "max_retries": None,
+                    "retention_time": None,
+                    "manual": True,
+                    "created_at": now,
+                }
+                for r in rows
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["delivery_id"])
+        .returning(queue.c.delivery_id)
+    )
+    queued = [r[0] for r in (await conn.execute(stmt)).all()]
+    if queued:
+        await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id.in_(queued), deliveries.c.status == DEAD)
+            .values(status=PENDING, next_attempt_at=now, finished_at=None)
+        )
+    return len(queued)
+
+
+async def _bring_forward(conn: AsyncConnection, ids: list[str], now: float) -> int:
+    """Pending deliveries waiting for a retry: attempt now. A row under a worker's lease is left alone:
+    its `available_at` is the lease expiry, later than the delivery's `next_attempt_at`, whereas a row
+    waiting for its retry has both set to the same time by the recorder."""
+    if not ids:
+        return 0
+    next_at = select(deliveries.c.next_attempt_at).where(deliveries.c.id == queue.c.delivery_id)
+    moved = [
+        r[0]
+        for r in (
+            await conn.execute(
+                update(queue)
+                .where(
+                    queue.c.delivery_id.in_(ids),
+                    queue.c.available_at > now,
+                    queue.c.available_at <= next_at.scalar_subquery(),
+                )
+                .values(available_at=now)
+                .returning(queue.c.delivery_id)
+            )
+        ).all()
+    ]
+    if moved:
+        await conn.execute(update(deliveries).where(deliveries.c.id.in_(moved)).values(next_attempt_at=now))
+    return len(moved)
+
+
+# -------------------------------------------------------------------------------------------- replay
+
+
+async def _routes(conn: AsyncConnection, job: ClaimedJob) -> dict[str, Route]:
+    """The subscription's route in each account it delivers for (as publish computes it): the account
+    that owns it, or every account where its application is installed and enabled."""
+    s = subscriptions.c
+    sub = (
+        (
+            await conn.execute(
+                select(s.id, s.event_types, s.ordered, s.max_retries, s.filter, s.account_id).where(
+                    s.id == job.subscription_id, s.enabled.is_(True)
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if sub is None:
+        return {}
+
+    def route(max_retries: int | None, retention_time: int | None) -> Route:
+        return Route(
+            subscription_id=sub["id"],
+            event_types=sub["event_types"],
+            ordered=sub["ordered"],
+            max_retries=sub["max_retries"] if sub["max_retries"] is not None else max_retries,
+            retention_time=retention_time,
+            filter=_compiled(sub["id"], sub["filter"]),
+        )
+
+    if job.account_id is not None:
+        return {job.account_id: route(None, None)}
+    i = installations.c
+    rows = await conn.execute(
+        select(i.account_id, i.max_retries, i.retention_time).where(
+            i.application_id == job.application_id, i.enabled.is_(True)
+        )
+    )
+    return {r.account_id: route(r.max_retries, r.retention_time) for r in rows}
+
+
+def _types_clause(patterns: list[str]) -> ColumnElement[bool]:
+    if "*" in patterns:
+        return true()
+    e = events.c
+    return or_(
+        *(e.type.startswith(p[:-1], autoescape=True) if p.endswith(".*") else e.type == p for p in patterns)
+    )
+
+
+def _parse(data: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+
+
+async def replay_step(db: Database, job: ClaimedJob, batch: int, lease_seconds: float) -> Step:
+    p, e = job.params, events.c
+    async with db.write() as conn:
+        await job_store.own(conn, job, lease_seconds)
+        routes = await _routes(conn, job)
+        if not routes:  # the subscription was deleted or disabled since: nothing (more) to replay
+            await job_store.save_progress(
+                conn, job, looked_at=0, affected=0, cursor=job.cursor, finished=True
+            )
+            return Step(job.cursor, job.total, True)
+        # Default: the subscription's own types (the same in every account), so `total` counts only those.
+        wanted = p.get("event_types") or next(iter(routes.values())).event_types
+        since, until = job.window
+        where = [
+            e.account_id.in_(sorted(routes)),
+            e.created_at >= since,
+            e.created_at < until,
+            _types_clause(wanted),
+        ]
+        total = job.total
+        if total is None:
+            total = int(await conn.scalar(select(func.count()).select_from(events).where(*where)) or 0)
+            await job_store.set_total(conn, job, total)
+        query = select(e.account_id, e.id, e.type, e.data, e.ordering_key, e.created_at).where(*where)
+        if job.cursor:
+            query = query.where(tuple_(e.created_at, e.account_id, e.id) > tuple_(*job.cursor))
+        rows = (await conn.execute(query.order_by(e.created_at, e.account_id, e.id).limit(batch))).all()
+        extra: Filter | None = compile_filter(p["filter"]) if p.get("filter") else None
+        now = time.time()
+        new_deliveries: list[dict[str, Any]] = []
+        new_queue: list[dict[str, Any]] = []
+        for r in rows:
+            rt = routes[r.account_id]
+            if not (type_matches(rt.event_types, r.type) and type_matches(wanted, r.type)):
+                continue
+            if rt.filter is not None or extra is not None:
+                data = _parse(r.data)
+                if (rt.filter is not None and not rt.filter.matches(data)) or (
+                    extra is not None and not extra.matches(data)
+                ):
+                    continue
+            delivery_id = new_id("dlv")
+            new_deliveries.append(
+                {
+                    "id": delivery_id,
+                    "account_id": r.account_id,
+                    "event_id": r.id,
+                    "event_type": r.type,
+                    "subscription_id": rt.subscription_id,
+                    "status": PENDING,
+                    "attempts": 0,
+                    "created_at": now,
+                    "next_attempt_at": now,
+                    "replay_of": job.id,
+                }
+            )
+            new_queue.append(
+                {
+                    "delivery_id": delivery_id,
+                    "account_id": r.account_id,
+                    "event_id": r.id,
+                    "subscription_id": rt.subscription_id,
+                    "ordering_key": r.ordering_key if rt.ordered else None,
+                    "available_at": now,
+                    "attempts": 0,
+                    "lease": 0,
+                    "max_retries": rt.max_retries,
+                    "retention_time": rt.retention_time,
+                    "manual": False,
+                    "created_at": now,
+                }
+            )
+        if new_deliveries:
+            await conn.execute(deliveries.insert(), new_deliveries)
+            # executemany runs the rows in order, so `seq` keeps the events' order (ordered subscriptions).
+            await conn.execute(queue.insert(), new_queue)
+        cursor = [rows[-1].created_at, rows[-1].account_id, rows[-1].id] if rows else job.cursor
+        finished = len(rows) < batch
+        await job_store.save_progress(
+            conn, job, looked_at=len(rows), affected=len(new_deliveries), cursor=cursor, finished=finished
+        )
+    return Step(cursor, total, finished)
