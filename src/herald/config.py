@@ -74,6 +74,16 @@ class Settings:
     auth_failure_window: float = 60.0
     # Lifetime of OAuth client-credentials access tokens, seconds.
     oauth_token_ttl: int = 3600
+    # Inspector bins: lifetime (seconds), body bytes kept per captured request, requests kept per bin
+    # (oldest dropped first), bins per account.
+    inspect_ttl: int = 86_400
+    inspect_max_body: int = 64 * 1024
+    inspect_max_requests: int = 200
+    inspect_max_bins: int = 20
+    # herald listen: how long a relayed delivery waits for the CLI's answer (then a read timeout), and how
+    # long a session lives without the CLI polling (then it and its subscription are removed).
+    listen_timeout: float = 10.0
+    listen_session_ttl: float = 60.0
 
     @property
     def host(self) -> str:

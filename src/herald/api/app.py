@@ -20,6 +20,8 @@ from herald.api.routers import (
     event_types,
     events,
     health,
+    inspect,
+    listen,
     mtls,
     oauth,
     subscriptions,
@@ -80,6 +82,9 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         health.router,
         oauth.router,
         tokens.router,
+        inspect.router,
+        inspect.public_router,
+        listen.router,
     ):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)

@@ -1,0 +1,465 @@
+"""The inspector: request bins with a public, unguessable capture URL (like webhook.site, built in).
+
+`/v1/inspect/...` is the authenticated API (the admin, or an account's personal access token; bins belong
+to an account). `/inspect/bins/{bin_id}/hook[/any/path]` is the public capture URL: any method, recorded
+and answered with the bin's configured status, body, headers and delay. `/inspect` and
+`/inspect/bins/{bin_id}` are small HTML pages; the live view there streams with a short-lived ticket,
+because EventSource cannot send an Authorization header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import hmac
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
+from pydantic import Field, field_validator, model_validator
+from sse_starlette import EventSourceResponse
+
+from herald.api import inspect_page
+from herald.api.auth import Context, CurrentPrincipal, Principal, client_address
+from herald.api.context import AppContext
+from herald.api.errors import ApiError
+from herald.api.schemas import (
+    ACCOUNT_PATTERN,
+    Cursor,
+    Limit,
+    Model,
+    OutModel,
+    Page,
+    QueryText,
+    ResourceId,
+    Text,
+)
+from herald.domain.scopes import CONFIGURATION_RW
+from herald.domain.verify import check_credential, check_endpoint
+from herald.store import credentials as credential_store
+from herald.store import inspect as store
+from herald.store import subscriptions as subscription_store
+from herald.store.errors import NotFound
+from herald.store.inspect import Capture, Search
+
+router = APIRouter(prefix="/v1/inspect", tags=["inspector"])
+public_router = APIRouter(tags=["inspector"], include_in_schema=False)
+
+MAX_DELAY = 10.0  # seconds a bin may hold its answer
+STREAM_POLL = 0.25  # seconds between looks at the table for the live stream (any process may capture)
+STREAM_OVERLAP = 5.0  # re-read this far back each poll: rows commit out of created_at order under load
+TICKET_TTL = 60
+HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive", "upgrade", "te", "trailer"}
+ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+# ------------------------------------------------------------------------------------------- models
+
+
+class BinResponse(Model):
+    status: int = Field(default=200, ge=100, le=599, description="Status code every capture answers with")
+    body: Text = Field(default="", max_length=64 * 1024)
+    headers: dict[str, Text] = Field(default_factory=dict, max_length=20)
+    delay: float = Field(default=0.0, ge=0.0, le=MAX_DELAY, description="Seconds to wait before answering")
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for name, v in value.items():
+            if not name or len(name) > 100 or not all(c.isalnum() or c in "-_" for c in name):
+                raise ValueError(f"{name!r} is not a header name")
+            if name.lower() in HOP_BY_HOP:
+                raise ValueError(f"{name} is set by the server")
+            if "\r" in v or "\n" in v or len(v) > 1000:
+                raise ValueError(f"the value of {name} must be one line of at most 1000 characters")
+            out[name.lower()] = v
+        return out
+
+
+class BinIn(Model):
+    account_id: str | None = Field(
+        default=None,
+        pattern=ACCOUNT_PATTERN,
+        description="The owning account (the admin must name one; an account token defaults to its own)",
+    )
+    name: Text | None = Field(default=None, max_length=200)
+    response: BinResponse = Field(default_factory=BinResponse)
+    ttl: int | None = Field(default=None, ge=60, le=7 * 86_400, description="Seconds until the bin expires")
+
+
+class BinOut(OutModel):
+    id: str
+    account_id: str
+    name: str | None
+    url: str = Field(description="The capture URL: any method, any subpath below it")
+    page_url: str = Field(description="The live HTML view")
+    response: BinResponse
+    created_at: datetime
+    expires_at: datetime
+
+
+class CapturedOut(OutModel):
+    id: str
+    bin_id: str
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: str
+    body_encoding: str = Field(description="utf-8, or base64 for bodies that are not UTF-8 text")
+    body_size: int = Field(description="Bytes received (more than kept when truncated)")
+    truncated: bool
+    source: str = Field(description="The client address")
+    created_at: datetime
+
+
+class VerifyIn(Model):
+    credential_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    subscription_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+
+    @model_validator(mode="after")
+    def _one(self) -> VerifyIn:
+        if (self.credential_id is None) == (self.subscription_id is None):
+            raise ValueError("give exactly one of credential_id and subscription_id")
+        return self
+
+
+class CheckOut(OutModel):
+    header: str
+    expected: str | None
+    received: str | None
+    matched: bool
+    note: str
+
+
+class VerifyOut(OutModel):
+    matched: bool = Field(description="Every check matched")
+    against: dict[str, str]
+    checks: list[CheckOut]
+
+
+class TicketOut(OutModel):
+    ticket: str
+    expires_in: int
+    stream_url: str
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _bin_out(row: dict[str, Any], request: Request) -> dict[str, Any]:
+    base = _base(request)
+    return {
+        **row,
+        "url": f"{base}/inspect/bins/{row['id']}/hook",
+        "page_url": f"{base}/inspect/bins/{row['id']}",
+        "response": {
+            "status": row["response_status"],
+            "body": row["response_body"],
+            "headers": row["response_headers"],
+            "delay": row["response_delay"],
+        },
+    }
+
+
+def _captured_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "headers": orjson.loads(row["headers"])}
+
+
+def _account_caller(who: Principal) -> None:
+    if who.kind == "application":
+        raise ApiError(
+            403, "inspector bins belong to accounts: use the admin token or a personal access token"
+        )
+    who.require(CONFIGURATION_RW)
+
+
+async def _owned_bin(ctx: AppContext, who: Principal, bin_id: str) -> dict[str, Any]:
+    """The bin, if the caller may see it; another tenant's bin does not exist (404)."""
+    _account_caller(who)
+    row = await store.get_bin(ctx.db, bin_id)
+    if not await who.sees_account(row["account_id"]):
+        raise ApiError(404, f"bin {bin_id} not found", field="bin_id")
+    return row
+
+
+def _ticket_key(ctx: AppContext) -> bytes:
+    # Derived from the master key every process shares, so any API process accepts any other's ticket.
+    key = ctx.settings.secret_keys()[0].encode()
+    return hashlib.sha256(b"herald inspector stream ticket\0" + key).digest()
+
+
+def make_ticket(ctx: AppContext, bin_id: str, now: float | None = None) -> str:
+    expires = int((time.time() if now is None else now) + TICKET_TTL)
+    mac = hmac.new(_ticket_key(ctx), f"{bin_id}.{expires}".encode(), hashlib.sha256).hexdigest()
+    return f"{expires}.{mac}"
+
+
+def ticket_valid(ctx: AppContext, bin_id: str, ticket: str) -> bool:
+    expires, _, mac = ticket.partition(".")
+    if not expires.isdigit() or int(expires) < time.time():
+        return False
+    good = hmac.new(_ticket_key(ctx), f"{bin_id}.{expires}".encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(good, mac)
+
+
+async def _events(ctx: AppContext, bin_id: str, since: float) -> AsyncIterator[dict[str, str]]:
+    """New captures of the bin as server-sent events (`request`), until the bin expires (`expired`)."""
+    seen: dict[str, float] = {}
+    newest = since
+    polls = 0
+    while True:
+        rows = await store.requests_since(ctx.db, bin_id, max(since, newest - STREAM_OVERLAP))
+        for row in rows:
+            if row["id"] in seen:
+                continue
+            seen[row["id"]] = row["created_at"]
+            newest = max(newest, row["created_at"])
+            out = CapturedOut.model_validate(_captured_out(row)).model_dump(mode="json")
+            yield {"event": "request", "id": row["id"], "data": orjson.dumps(out).decode()}
+        cutoff = newest - 2 * STREAM_OVERLAP
+        for key in [k for k, at in seen.items() if at < cutoff]:
+            del seen[key]
+        polls += 1
+        if polls % 20 == 0:  # every few seconds: has the bin gone?
+            try:
+                await store.get_bin(ctx.db, bin_id)
+            except NotFound:
+                yield {"event": "expired", "data": orjson.dumps({"bin_id": bin_id}).decode()}
+                return
+        await asyncio.sleep(STREAM_POLL)
+
+
+def _stream(ctx: AppContext, bin_id: str, since: datetime | None) -> EventSourceResponse:
+    start = since.timestamp() if since else time.time()
+    return EventSourceResponse(_events(ctx, bin_id, start), ping=15, headers={"cache-control": "no-store"})
+
+
+# ------------------------------------------------------------------------------------ the API (auth)
+
+
+@router.post("/bins", status_code=status.HTTP_201_CREATED, response_model=BinOut)
+async def create_bin(body: BinIn, request: Request, ctx: Context, who: CurrentPrincipal) -> object:
+    _account_caller(who)
+    account_id = body.account_id or who.account_id
+    if account_id is None:
+        raise ApiError(
+            422, "account_id: the admin must name the account that owns the bin", field="account_id"
+        )
+    await who.require_account(account_id)
+    fields = {
+        "name": body.name,
+        "response_status": body.response.status,
+        "response_body": body.response.body,
+        "response_headers": body.response.headers,
+        "response_delay": body.response.delay,
+    }
+    s = ctx.settings
+    row = await store.create_bin(ctx.db, account_id, fields, body.ttl or s.inspect_ttl, s.inspect_max_bins)
+    return _bin_out(row, request)
+
+
+@router.get("/bins", response_model=Page[BinOut])
+async def list_bins(
+    request: Request,
+    ctx: Context,
+    who: CurrentPrincipal,
+    account_id: Annotated[str | None, Query(pattern=ACCOUNT_PATTERN)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> object:
+    _account_caller(who)
+    account = account_id or who.account_id  # None for the admin: every account's bins
+    if account is not None:
+        await who.require_account(account)
+    rows, next_cursor = await store.list_bins(ctx.db, account, limit, cursor)
+    return {"data": [_bin_out(r, request) for r in rows], "next_cursor": next_cursor}
+
+
+@router.get("/bins/{bin_id}", response_model=BinOut)
+async def get_bin(bin_id: ResourceId, request: Request, ctx: Context, who: CurrentPrincipal) -> object:
+    return _bin_out(await _owned_bin(ctx, who, bin_id), request)
+
+
+@router.delete("/bins/{bin_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_bin(bin_id: ResourceId, ctx: Context, who: CurrentPrincipal) -> Response:
+    await _owned_bin(ctx, who, bin_id)
+    await store.delete_bin(ctx.db, bin_id)
+    return Response(status_code=204)
+
+
+@router.get("/bins/{bin_id}/requests", response_model=Page[CapturedOut])
+async def list_requests(
+    bin_id: ResourceId,
+    ctx: Context,
+    who: CurrentPrincipal,
+    q: QueryText = None,
+    method: Annotated[str | None, Query(pattern=r"^[A-Za-z]{1,16}$")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> object:
+    """Newest first. `q` finds text in header names and values or the body (case-insensitive)."""
+    await _owned_bin(ctx, who, bin_id)
+    search = Search(
+        text=q,
+        method=method,
+        since=since.timestamp() if since else None,
+        until=until.timestamp() if until else None,
+    )
+    rows, next_cursor = await store.list_requests(ctx.db, bin_id, search, limit, cursor)
+    return {"data": [_captured_out(r) for r in rows], "next_cursor": next_cursor}
+
+
+@router.get("/bins/{bin_id}/requests/{request_id}", response_model=CapturedOut)
+async def get_request(
+    bin_id: ResourceId, request_id: ResourceId, ctx: Context, who: CurrentPrincipal
+) -> object:
+    await _owned_bin(ctx, who, bin_id)
+    return _captured_out(await store.get_request(ctx.db, bin_id, request_id))
+
+
+@router.post("/bins/{bin_id}/requests/{request_id}/verify", response_model=VerifyOut)
+async def verify_request(
+    bin_id: ResourceId, request_id: ResourceId, body: VerifyIn, ctx: Context, who: CurrentPrincipal
+) -> object:
+    """Recompute the authentication headers a credential, or a subscription's profile and credential,
+    would put on this exact body, and compare them with what arrived."""
+    row = await _owned_bin(ctx, who, bin_id)
+    captured = await store.get_request(ctx.db, bin_id, request_id)
+    if captured["truncated"]:
+        raise ApiError(
+            422, "the body was truncated when captured: its signature cannot be checked", field="request_id"
+        )
+    headers = {name.lower(): value for name, value in orjson.loads(captured["headers"])}
+    raw = store.decode_body(captured)
+    if body.credential_id is not None:
+        try:
+            credential = await credential_store.signing_view(
+                ctx.db, ctx.box, row["account_id"], body.credential_id
+            )
+        except NotFound:
+            raise ApiError(
+                404, f"credential {body.credential_id} not found in the bin's account", field="credential_id"
+            ) from None
+        checks = check_credential(headers, raw, credential)
+        against = {"credential_id": credential.id, "scheme": credential.scheme.value}
+    else:
+        sub_id = str(body.subscription_id)
+        try:
+            await subscription_store.get_subscription(
+                ctx.db, subscription_store.Owner(account_id=row["account_id"]), sub_id
+            )
+        except NotFound:
+            raise ApiError(
+                404, f"subscription {sub_id} not found in the bin's account", field="subscription_id"
+            ) from None
+        endpoint = (await subscription_store.load_endpoints(ctx.db, ctx.box, [sub_id]))[sub_id]
+        checks = check_endpoint(headers, raw, endpoint)
+        against = {"subscription_id": sub_id, "profile": endpoint.profile}
+        if not checks:
+            raise ApiError(
+                422, "this subscription adds no authentication headers to check", field="subscription_id"
+            )
+    return {
+        "matched": all(c.matched for c in checks),
+        "against": against,
+        "checks": [dataclasses.asdict(c) for c in checks],
+    }
+
+
+@router.get("/bins/{bin_id}/stream", response_class=EventSourceResponse)
+async def stream(
+    bin_id: ResourceId, ctx: Context, who: CurrentPrincipal, since: datetime | None = None
+) -> object:
+    """Server-sent events: `request` (data: the captured request) for every capture from `since` (default:
+    now) on; `expired` when the bin goes."""
+    await _owned_bin(ctx, who, bin_id)
+    return _stream(ctx, bin_id, since)
+
+
+@router.post("/bins/{bin_id}/tickets", status_code=status.HTTP_201_CREATED, response_model=TicketOut)
+async def stream_ticket(bin_id: ResourceId, request: Request, ctx: Context, who: CurrentPrincipal) -> object:
+    """A one-minute ticket for the bin's public stream URL, for browsers (EventSource sends no headers)."""
+    await _owned_bin(ctx, who, bin_id)
+    ticket = make_ticket(ctx, bin_id)
+    url = f"{_base(request)}/inspect/bins/{bin_id}/stream?ticket={ticket}"
+    return {"ticket": ticket, "expires_in": TICKET_TTL, "stream_url": url}
+
+
+# ------------------------------------------------------------------------------- public (no token)
+
+
+def _not_found(bin_id: str) -> ApiError:
+    return ApiError(404, f"bin {bin_id} not found", field="bin_id")
+
+
+@public_router.api_route("/inspect/bins/{bin_id}/hook", methods=ANY_METHOD)
+@public_router.api_route("/inspect/bins/{bin_id}/hook/{subpath:path}", methods=ANY_METHOD)
+async def capture(bin_id: ResourceId, request: Request, ctx: Context, subpath: str = "") -> Response:
+    """The capture URL: public (it is handed to whoever sends the webhooks), unguessable (the bin id)."""
+    try:
+        row = await store.get_bin(ctx.db, bin_id)
+    except NotFound:
+        raise _not_found(bin_id) from None
+    s = ctx.settings
+    body = await request.body()
+    await store.capture(
+        ctx.db,
+        bin_id,
+        Capture(
+            method=request.method,
+            path="/" + subpath,
+            query=request.url.query,
+            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
+            body=body,
+            source=client_address(request),
+        ),
+        s.inspect_max_body,
+        s.inspect_max_requests,
+    )
+    if row["response_delay"]:
+        await asyncio.sleep(min(float(row["response_delay"]), MAX_DELAY))
+    headers = dict(row["response_headers"])
+    media_type = headers.pop("content-type", "text/plain; charset=utf-8")
+    return Response(row["response_body"], row["response_status"], headers=headers, media_type=media_type)
+
+
+@public_router.get("/inspect/bins/{bin_id}/stream")
+async def public_stream(
+    bin_id: ResourceId,
+    ctx: Context,
+    ticket: Annotated[str, Query(max_length=200)],
+    since: datetime | None = None,
+) -> object:
+    """The live stream for the HTML page, authenticated by a ticket (POST /v1/inspect/bins/{id}/tickets)."""
+    if not ticket_valid(ctx, bin_id, ticket):
+        raise ApiError(401, "the stream ticket is invalid or expired; ask for a new one")
+    try:
+        await store.get_bin(ctx.db, bin_id)
+    except NotFound:
+        raise _not_found(bin_id) from None
+    return _stream(ctx, bin_id, since)
+
+
+@public_router.get("/inspect", response_class=HTMLResponse)
+async def index_page() -> HTMLResponse:
+    return HTMLResponse(inspect_page.INDEX, headers=inspect_page.HEADERS)
+
+
+@public_router.get("/inspect/bins/{bin_id}", response_class=HTMLResponse)
+async def bin_page(bin_id: ResourceId) -> HTMLResponse:
+    """The page holds no data: it asks for a token and reads the API, so knowing the capture URL is not
+    enough to read what it captured."""
+    return HTMLResponse(inspect_page.bin_page(bin_id), headers=inspect_page.HEADERS)
