@@ -189,7 +189,7 @@ async def _owned_bin(ctx: AppContext, who: Principal, bin_id: str) -> dict[str, 
     _account_caller(who)
     row = await store.get_bin(ctx.db, bin_id)
     if not await who.sees_account(row["account_id"]):
-        raise ApiError(404, f"bin {bin_id} not found", field="bin_id")
+        raise ApiError(404, "bin not found", field="bin_id")
     return row
 
 
@@ -402,7 +402,7 @@ async def stream_ticket(bin_id: ResourceId, request: Request, ctx: Context, who:
 
 
 def _not_found(bin_id: str) -> ApiError:
-    return ApiError(404, f"bin {bin_id} not found", field="bin_id")
+    return ApiError(404, "bin not found", field="bin_id")
 
 
 @public_router.api_route("/inspect/bins/{bin_id}/hook", methods=ANY_METHOD)

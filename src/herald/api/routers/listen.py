@@ -84,7 +84,7 @@ async def _owned_session(ctx: AppContext, who: Principal, session_id: str) -> di
     _account_caller(who)
     session = await store.get_session(ctx.db, session_id)
     if not await who.sees_account(session["account_id"]):
-        raise ApiError(404, f"listen session {session_id} not found", field="session_id")
+        raise ApiError(404, "listen session not found", field="session_id")
     return session
 
 
