@@ -59,6 +59,7 @@ async function follow() {
 }
 
 async function start() {
+  if (!sessionStorage.getItem("herald-token")) { say("enter a token"); return; }
   try {
     if (binId) {
       const bin = await api("GET", `/v1/inspect/bins/${binId}`);
