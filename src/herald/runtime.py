@@ -48,8 +48,10 @@ class Runtime:
         transport = transport or AiohttpTransport(
             s.connect_timeout, s.read_timeout, self.guard, tls=contexts.default(), allow_http=s.http_allowed
         )
-        # herald-listen:// subscriptions go through the database to a listening CLI (dispatch/relay.py).
-        transport = RoutingTransport(transport, ListenRelay(self.db, s.listen_timeout))
+        # herald-listen:// subscriptions go through the database to a listening CLI (dispatch/relay.py). The
+        # wait stays well inside the lease, or another worker would take the delivery and send it twice.
+        relay = ListenRelay(self.db, min(s.listen_timeout, 0.8 * s.lease_seconds))
+        transport = RoutingTransport(transport, relay)
         return Dispatcher(self.db, EndpointCache(self.db, self.box), transport, s, self.mtls_router(contexts))
 
     def mtls_router(self, contexts: TlsContexts) -> MtlsRouter:

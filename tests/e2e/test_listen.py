@@ -7,9 +7,12 @@ import re
 import signal
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from e2e_harness import HERALD_BIN, Api, Herald, Receiver, unique, wait_until
 from standardwebhooks import Webhook
 from test_api import assert_error
@@ -144,3 +147,20 @@ def test_listen_api_is_scoped_and_refuses_strangers(herald: Herald, api: Api, ac
         json={"url": f"herald-listen://{session['id']}", "event_types": ["x"]},
     )
     assert assert_error(refused, 422, "validation")["data"]["field"] == "url"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_vanished_cli_loses_its_session_and_subscription(
+    herald_factory: Callable[..., Herald], backend: str, account: str
+) -> None:
+    h = herald_factory(backend, HERALD_LISTEN_SESSION_TTL="1")
+    cli = Cli(h, "--forward-to", "http://127.0.0.1:9/x", "--account", account)
+    try:
+        cli.wait_for("Ready!")
+        time.sleep(3)  # three session lifetimes: a CLI that is still polling keeps its session alive
+        assert len(listen_subscriptions(h.api, account)) == 1
+        cli.popen.kill()  # no goodbye: only the missing heartbeat tells
+        cli.popen.wait(10)
+        wait_until("the stale session to be swept", lambda: not listen_subscriptions(h.api, account), 15)
+    finally:
+        cli.interrupt()

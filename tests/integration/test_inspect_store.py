@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import update
 
-from conftest import Kit
 from herald.dispatch.relay import ListenRelay, RoutingTransport
 from herald.dispatch.transport import MemoryTransport
 from herald.domain.models import ErrorKind, Request, Response, TransportError
@@ -26,6 +26,9 @@ from herald.store.tables import (
     listen_sessions,
     subscriptions,
 )
+
+if TYPE_CHECKING:
+    from conftest import Kit
 
 RESPONSE = {"response_status": 202, "response_body": "hi", "response_headers": {}, "response_delay": 0.0}
 

@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import Field
 
 from herald.api.auth import Context, CurrentPrincipal, Principal
@@ -111,6 +111,7 @@ async def close_session(session_id: ResourceId, ctx: Context, who: CurrentPrinci
 @router.get("/sessions/{session_id}/requests", response_model=RelayedPage)
 async def poll_requests(
     session_id: ResourceId,
+    request: Request,
     ctx: Context,
     who: CurrentPrincipal,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT, description="Seconds to wait for a request")] = 20.0,
@@ -119,8 +120,15 @@ async def poll_requests(
     seconds. Every poll keeps the session alive."""
     await _owned_session(ctx, who, session_id)
     await store.touch(ctx.db, session_id)
-    deadline = time.monotonic() + wait
+    now = time.monotonic()
+    deadline, touched = now + wait, now
+    heartbeat = ctx.settings.listen_session_ttl / 3  # a long poll must not outlive its own session
     while True:
+        if await request.is_disconnected():  # the CLI went away: stop keeping its session alive
+            return {"data": []}
+        if time.monotonic() - touched >= heartbeat:
+            await store.touch(ctx.db, session_id)
+            touched = time.monotonic()
         if await store.has_pending(ctx.db, session_id):
             rows = await store.claim_pending(ctx.db, session_id)
             if rows:
