@@ -312,6 +312,8 @@ def listen_command(
 
     if not token:
         raise typer.BadParameter("a token is needed: --token, HERALD_TOKEN or HERALD_ADMIN_TOKEN")
+    if not forward_to.startswith(("http://", "https://")):
+        raise typer.BadParameter("--forward-to must be an http:// or https:// URL")
     kinds = [e.strip() for e in events.split(",") if e.strip()]
     options = Options(server, token, forward_to, account, kinds or ["*"], profile, timeout)
     out = Console(soft_wrap=True)

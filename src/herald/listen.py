@@ -23,6 +23,7 @@ from rich.console import Console
 from herald.dispatch.transport import classify
 
 POLL_WAIT = 20.0
+MAX_HEADERS = 50  # of the local answer reported back (Herald uses only Retry-After)
 # Headers the HTTP client computes itself for the forwarded request.
 CLIENT_SET = {"host", "content-length", "transfer-encoding", "connection"}
 
@@ -161,7 +162,9 @@ class Listener:
                 content = await resp.content.read(64 * 1024)
                 answer = {
                     "status_code": resp.status,
-                    "headers": {k.lower(): v for k, v in resp.headers.items() if len(v) <= 4096},
+                    "headers": {
+                        k.lower(): v for k, v in list(resp.headers.items())[:MAX_HEADERS] if len(v) <= 4096
+                    },
                     "body": base64.b64encode(content).decode(),
                 }
                 outcome = f"[{'green' if resp.status < 300 else 'red'}]{resp.status}[/]"

@@ -56,7 +56,9 @@ async def test_bins_limit_per_account_and_expiry(db: Database, kit: Kit) -> None
     await asyncio.sleep(0.1)
     with pytest.raises(NotFound):
         await store.get_bin(db, short["id"])  # expired bins are gone on access at once
+    await store.capture(db, "bin_deleted_meanwhile", capture(), 1024, 10)  # raced a bin's deletion
     assert await store.remove_expired(db) == 1
+    assert await kit.rows(inspect_requests, inspect_requests.c.bin_id == "bin_deleted_meanwhile") == []
     assert await kit.rows(inspect_bins, inspect_bins.c.id == short["id"]) == []
     assert await kit.rows(inspect_requests, inspect_requests.c.bin_id == short["id"]) == []
     assert len(await kit.rows(inspect_bins)) == 3  # the live ones stay

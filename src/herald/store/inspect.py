@@ -230,8 +230,10 @@ async def requests_since(db: Database, bin_id: str, since: float) -> list[dict[s
 async def remove_expired(db: Database, now: float | None = None) -> int:
     """Delete expired bins and their requests; how many bins went."""
     now = time.time() if now is None else now
-    expired = select(inspect_bins.c.id).where(inspect_bins.c.expires_at <= now)
     async with db.write() as conn:
-        await conn.execute(delete(inspect_requests).where(inspect_requests.c.bin_id.in_(expired)))
         result = await conn.execute(delete(inspect_bins).where(inspect_bins.c.expires_at <= now))
+        # Their requests, and any captured while their bin was being deleted.
+        await conn.execute(
+            delete(inspect_requests).where(inspect_requests.c.bin_id.not_in(select(inspect_bins.c.id)))
+        )
     return int(result.rowcount or 0)
