@@ -43,15 +43,18 @@ function row(req) {
   return d;
 }
 
+let lastAt = null;  // the newest capture shown: a reconnect streams from there, so none is missed
 function add(req) {
+  if (!lastAt || Date.parse(req.created_at) > Date.parse(lastAt)) lastAt = req.created_at;
   if (document.querySelector(`[data-id="${req.id}"]`)) return;
   $("#requests").prepend(row(req));
 }
 
 let source = null;
 async function follow() {
-  const t = await api("POST", `/v1/inspect/bins/${binId}/tickets`);
-  source = new EventSource(new URL(t.stream_url).pathname + new URL(t.stream_url).search);
+  const t = new URL((await api("POST", `/v1/inspect/bins/${binId}/tickets`)).stream_url);
+  if (lastAt) t.searchParams.set("since", lastAt);
+  source = new EventSource(t.pathname + t.search);
   source.addEventListener("open", () => say("live"));
   source.addEventListener("request", (e) => add(JSON.parse(e.data)));
   source.addEventListener("expired", () => { say("this bin has expired"); source.close(); });
@@ -66,6 +69,7 @@ async function start() {
       $("#url").textContent = bin.url;
       const page = await api("GET", `/v1/inspect/bins/${binId}/requests?limit=100`);
       $("#requests").replaceChildren(...page.data.map(row));
+      if (page.data.length) lastAt = page.data[0].created_at;
       if (source) source.close();
       await follow();
     } else {
