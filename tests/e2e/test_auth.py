@@ -245,6 +245,7 @@ SAMPLE_BODIES: dict[str, Any] = {
     },
     "POST /v1/event-types": {"name": "walk.type", "version": "1-0-0", "schema": {}},  # admin only: 403
     "POST /v1/inspect/bins": {"account_id": "acct-walk"},
+    "PATCH /v1/inspect/bins/{bin_id}": {"response": {"status": 500}},
     "POST /v1/inspect/bins/{bin_id}/requests/{request_id}/verify": {"subscription_id": "sub_walk"},
     "POST /v1/listen/sessions": {"account_id": "acct-walk"},
     "POST /v1/listen/sessions/{session_id}/requests/{request_id}/response": {"status_code": 200},

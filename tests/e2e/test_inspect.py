@@ -101,7 +101,11 @@ def test_bin_captures_any_request_and_answers_as_configured(api: Api, account: s
     stranger = pat(api, unique("acct-stranger"))
     assert_error(stranger.request("GET", f"/v1/inspect/bins/{b['id']}/requests"), 404, "not_found")
     assert_error(httpx.post(b["url"].replace(b["id"], "bin_nosuchbin")), 404, "not_found")
-    # The account's own token sees it; the bin's lifecycle ends with DELETE.
+    # The configured answer can change; the account's own token sees the bin; its lifecycle ends with DELETE.
+    changed = api.expect(200, "PATCH", f"/v1/inspect/bins/{b['id']}", json={"response": {"status": 503}})
+    assert changed["response"] == {"status": 503, "body": "", "headers": {}, "delay": 0.0}
+    assert changed["name"] == "orders"
+    assert httpx.put(b["url"]).status_code == 503
     mine = pat(api, account)
     assert b["id"] in [x["id"] for x in mine.expect(200, "GET", "/v1/inspect/bins")["data"]]
     mine.expect(204, "DELETE", f"/v1/inspect/bins/{b['id']}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 
 from herald.ids import new_id
 from herald.store.database import Database
@@ -103,6 +103,17 @@ async def list_bins(
             ).mappings()
         ]
     return split_page(rows, limit)
+
+
+async def update_bin(db: Database, bin_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    if changes:
+        async with db.write() as conn:
+            await conn.execute(
+                update(inspect_bins)
+                .where(inspect_bins.c.id == bin_id, inspect_bins.c.expires_at > time.time())
+                .values(**changes)
+            )
+    return await get_bin(db, bin_id)
 
 
 async def delete_bin(db: Database, bin_id: str) -> None:

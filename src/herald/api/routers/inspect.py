@@ -93,6 +93,14 @@ class BinIn(Model):
     ttl: int | None = Field(default=None, ge=60, le=7 * 86_400, description="Seconds until the bin expires")
 
 
+class BinPatch(Model):
+    name: Text | None = Field(default=None, max_length=200)
+    response: BinResponse | None = Field(default=None, description="Replaces the whole configured answer")
+    ttl: int | None = Field(
+        default=None, ge=60, le=7 * 86_400, description="Seconds from now until it expires"
+    )
+
+
 class BinOut(OutModel):
     id: str
     account_id: str
@@ -289,6 +297,27 @@ async def list_bins(
 @router.get("/bins/{bin_id}", response_model=BinOut)
 async def get_bin(bin_id: ResourceId, request: Request, ctx: Context, who: CurrentPrincipal) -> object:
     return _bin_out(await _owned_bin(ctx, who, bin_id), request)
+
+
+@router.patch("/bins/{bin_id}", response_model=BinOut)
+async def update_bin(
+    bin_id: ResourceId, body: BinPatch, request: Request, ctx: Context, who: CurrentPrincipal
+) -> object:
+    await _owned_bin(ctx, who, bin_id)
+    given = body.model_dump(exclude_unset=True)
+    changes: dict[str, Any] = {}
+    if "name" in given:
+        changes["name"] = body.name
+    if body.response is not None:
+        changes.update(
+            response_status=body.response.status,
+            response_body=body.response.body,
+            response_headers=body.response.headers,
+            response_delay=body.response.delay,
+        )
+    if body.ttl is not None:
+        changes["expires_at"] = time.time() + body.ttl
+    return _bin_out(await store.update_bin(ctx.db, bin_id, changes), request)
 
 
 @router.delete("/bins/{bin_id}", status_code=status.HTTP_204_NO_CONTENT)
