@@ -21,6 +21,7 @@ from herald.api.routers import (
     events,
     health,
     inspect,
+    inspect_public,
     listen,
     mtls,
     oauth,
@@ -83,7 +84,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         oauth.router,
         tokens.router,
         inspect.router,
-        inspect.public_router,
+        inspect_public.router,
         listen.router,
     ):
         app.include_router(router)

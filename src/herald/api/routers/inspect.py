@@ -1,33 +1,27 @@
-"""The inspector: request bins with a public, unguessable capture URL (like webhook.site, built in).
+"""The inspector's API: request bins with a public, unguessable capture URL (like webhook.site, built in).
 
-`/v1/inspect/...` is the authenticated API (the admin, or an account's personal access token; bins belong
-to an account). `/inspect/bins/{bin_id}/hook[/any/path]` is the public capture URL: any method, recorded
-and answered with the bin's configured status, body, headers and delay. `/inspect` and
-`/inspect/bins/{bin_id}` are small HTML pages; the live view there streams with a short-lived ticket,
-because EventSource cannot send an Authorization header.
+`/v1/inspect/...` is for the admin or an account's personal access token (bins belong to an account):
+create and configure bins, list and search what they captured, follow captures live (server-sent events),
+check a captured delivery's signature. The capture URL, the HTML pages and the pages' ticket stream are in
+inspect_public.py; the live stream and the tickets in api/inspect_live.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import hashlib
-import hmac
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.responses import HTMLResponse
 from pydantic import Field, field_validator, model_validator
 from sse_starlette import EventSourceResponse
 
-from herald.api import inspect_page
-from herald.api.auth import Context, CurrentPrincipal, Principal, client_address
+from herald.api.auth import Context, CurrentPrincipal, Principal
 from herald.api.context import AppContext
 from herald.api.errors import ApiError
+from herald.api.inspect_live import TICKET_TTL, CapturedOut, captured_out, event_stream, make_ticket
 from herald.api.schemas import (
     ACCOUNT_PATTERN,
     Cursor,
@@ -45,17 +39,12 @@ from herald.store import credentials as credential_store
 from herald.store import inspect as store
 from herald.store import subscriptions as subscription_store
 from herald.store.errors import NotFound
-from herald.store.inspect import Capture, Search
+from herald.store.inspect import Search
 
 router = APIRouter(prefix="/v1/inspect", tags=["inspector"])
-public_router = APIRouter(tags=["inspector"], include_in_schema=False)
 
 MAX_DELAY = 10.0  # seconds a bin may hold its answer
-STREAM_POLL = 0.25  # seconds between looks at the table for the live stream (any process may capture)
-STREAM_OVERLAP = 5.0  # re-read this far back each poll: rows commit out of created_at order under load
-TICKET_TTL = 60
 HOP_BY_HOP = {"connection", "content-length", "transfer-encoding", "keep-alive", "upgrade", "te", "trailer"}
-ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 # ------------------------------------------------------------------------------------------- models
@@ -112,21 +101,6 @@ class BinOut(OutModel):
     expires_at: datetime
 
 
-class CapturedOut(OutModel):
-    id: str
-    bin_id: str
-    method: str
-    path: str
-    query: str
-    headers: list[tuple[str, str]]
-    body: str
-    body_encoding: str = Field(description="utf-8, or base64 for bodies that are not UTF-8 text")
-    body_size: int = Field(description="Bytes received (more than kept when truncated)")
-    truncated: bool
-    source: str = Field(description="The client address")
-    created_at: datetime
-
-
 class VerifyIn(Model):
     credential_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     subscription_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
@@ -180,10 +154,6 @@ def _bin_out(row: dict[str, Any], request: Request) -> dict[str, Any]:
     }
 
 
-def _captured_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "headers": orjson.loads(row["headers"])}
-
-
 def _account_caller(who: Principal) -> None:
     if who.kind == "application":
         raise ApiError(
@@ -199,58 +169,6 @@ async def _owned_bin(ctx: AppContext, who: Principal, bin_id: str) -> dict[str, 
     if not await who.sees_account(row["account_id"]):
         raise ApiError(404, "bin not found", field="bin_id")
     return row
-
-
-def _ticket_key(ctx: AppContext) -> bytes:
-    # Derived from the master key every process shares, so any API process accepts any other's ticket.
-    key = ctx.settings.secret_keys()[0].encode()
-    return hashlib.sha256(b"herald inspector stream ticket\0" + key).digest()
-
-
-def make_ticket(ctx: AppContext, bin_id: str, now: float | None = None) -> str:
-    expires = int((time.time() if now is None else now) + TICKET_TTL)
-    mac = hmac.new(_ticket_key(ctx), f"{bin_id}.{expires}".encode(), hashlib.sha256).hexdigest()
-    return f"{expires}.{mac}"
-
-
-def ticket_valid(ctx: AppContext, bin_id: str, ticket: str) -> bool:
-    expires, _, mac = ticket.partition(".")
-    if not expires.isdigit() or int(expires) < time.time():
-        return False
-    good = hmac.new(_ticket_key(ctx), f"{bin_id}.{expires}".encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(good, mac)
-
-
-async def _events(ctx: AppContext, bin_id: str, since: float) -> AsyncIterator[dict[str, str]]:
-    """New captures of the bin as server-sent events (`request`), until the bin expires (`expired`)."""
-    seen: dict[str, float] = {}
-    newest = since
-    polls = 0
-    while True:
-        rows = await store.requests_since(ctx.db, bin_id, max(since, newest - STREAM_OVERLAP))
-        for row in rows:
-            if row["id"] in seen:
-                continue
-            seen[row["id"]] = row["created_at"]
-            newest = max(newest, row["created_at"])
-            out = CapturedOut.model_validate(_captured_out(row)).model_dump(mode="json")
-            yield {"event": "request", "id": row["id"], "data": orjson.dumps(out).decode()}
-        cutoff = newest - 2 * STREAM_OVERLAP
-        for key in [k for k, at in seen.items() if at < cutoff]:
-            del seen[key]
-        polls += 1
-        if polls % 20 == 0:  # every few seconds: has the bin gone?
-            try:
-                await store.get_bin(ctx.db, bin_id)
-            except NotFound:
-                yield {"event": "expired", "data": orjson.dumps({"bin_id": bin_id}).decode()}
-                return
-        await asyncio.sleep(STREAM_POLL)
-
-
-def _stream(ctx: AppContext, bin_id: str, since: datetime | None) -> EventSourceResponse:
-    start = since.timestamp() if since else time.time()
-    return EventSourceResponse(_events(ctx, bin_id, start), ping=15, headers={"cache-control": "no-store"})
 
 
 # ------------------------------------------------------------------------------------ the API (auth)
@@ -348,7 +266,7 @@ async def list_requests(
         until=until.timestamp() if until else None,
     )
     rows, next_cursor = await store.list_requests(ctx.db, bin_id, search, limit, cursor)
-    return {"data": [_captured_out(r) for r in rows], "next_cursor": next_cursor}
+    return {"data": [captured_out(r) for r in rows], "next_cursor": next_cursor}
 
 
 @router.get("/bins/{bin_id}/requests/{request_id}", response_model=CapturedOut)
@@ -356,7 +274,7 @@ async def get_request(
     bin_id: ResourceId, request_id: ResourceId, ctx: Context, who: CurrentPrincipal
 ) -> object:
     await _owned_bin(ctx, who, bin_id)
-    return _captured_out(await store.get_request(ctx.db, bin_id, request_id))
+    return captured_out(await store.get_request(ctx.db, bin_id, request_id))
 
 
 @router.post("/bins/{bin_id}/requests/{request_id}/verify", response_model=VerifyOut)
@@ -415,7 +333,7 @@ async def stream(
     """Server-sent events: `request` (data: the captured request) for every capture from `since` (default:
     now) on; `expired` when the bin goes."""
     await _owned_bin(ctx, who, bin_id)
-    return _stream(ctx, bin_id, since)
+    return event_stream(ctx, bin_id, since)
 
 
 @router.post("/bins/{bin_id}/tickets", status_code=status.HTTP_201_CREATED, response_model=TicketOut)
@@ -425,70 +343,3 @@ async def stream_ticket(bin_id: ResourceId, request: Request, ctx: Context, who:
     ticket = make_ticket(ctx, bin_id)
     url = f"{_base(request)}/inspect/bins/{bin_id}/stream?ticket={ticket}"
     return {"ticket": ticket, "expires_in": TICKET_TTL, "stream_url": url}
-
-
-# ------------------------------------------------------------------------------- public (no token)
-
-
-def _not_found(bin_id: str) -> ApiError:
-    return ApiError(404, "bin not found", field="bin_id")
-
-
-@public_router.api_route("/inspect/bins/{bin_id}/hook", methods=ANY_METHOD)
-@public_router.api_route("/inspect/bins/{bin_id}/hook/{subpath:path}", methods=ANY_METHOD)
-async def capture(bin_id: ResourceId, request: Request, ctx: Context, subpath: str = "") -> Response:
-    """The capture URL: public (it is handed to whoever sends the webhooks), unguessable (the bin id)."""
-    try:
-        row = await store.get_bin(ctx.db, bin_id)
-    except NotFound:
-        raise _not_found(bin_id) from None
-    s = ctx.settings
-    body = await request.body()
-    await store.capture(
-        ctx.db,
-        bin_id,
-        Capture(
-            method=request.method,
-            path="/" + subpath,
-            query=request.url.query,
-            headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
-            body=body,
-            source=client_address(request),
-        ),
-        s.inspect_max_body,
-        s.inspect_max_requests,
-    )
-    if row["response_delay"]:
-        await asyncio.sleep(min(float(row["response_delay"]), MAX_DELAY))
-    headers = dict(row["response_headers"])
-    media_type = headers.pop("content-type", "text/plain; charset=utf-8")
-    return Response(row["response_body"], row["response_status"], headers=headers, media_type=media_type)
-
-
-@public_router.get("/inspect/bins/{bin_id}/stream")
-async def public_stream(
-    bin_id: ResourceId,
-    ctx: Context,
-    ticket: Annotated[str, Query(max_length=200)],
-    since: datetime | None = None,
-) -> object:
-    """The live stream for the HTML page, authenticated by a ticket (POST /v1/inspect/bins/{id}/tickets)."""
-    if not ticket_valid(ctx, bin_id, ticket):
-        raise ApiError(401, "the stream ticket is invalid or expired; ask for a new one")
-    try:
-        await store.get_bin(ctx.db, bin_id)
-    except NotFound:
-        raise _not_found(bin_id) from None
-    return _stream(ctx, bin_id, since)
-
-
-@public_router.get("/inspect", response_class=HTMLResponse)
-async def index_page() -> HTMLResponse:
-    return HTMLResponse(inspect_page.INDEX, headers=inspect_page.HEADERS)
-
-
-@public_router.get("/inspect/bins/{bin_id}", response_class=HTMLResponse)
-async def bin_page(bin_id: ResourceId) -> HTMLResponse:
-    """The page holds no data: it asks for a token and reads the API, so knowing the capture URL is not
-    enough to read what it captured."""
-    return HTMLResponse(inspect_page.bin_page(bin_id), headers=inspect_page.HEADERS)
