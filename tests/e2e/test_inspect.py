@@ -140,7 +140,7 @@ def test_live_stream_shows_requests_as_they_arrive(api: Api, account: str) -> No
         for n in range(3):
             httpx.post(b["url"] + f"/live/{n}", content=f"live {n}".encode())
         for s in (stream, browser):
-            wait_until("three streamed requests", lambda s=s: len(s.requests()) >= 3, 10)  # type: ignore[misc]
+            wait_until("three streamed requests", lambda s=s: len(s.requests()) >= 3, 10)
             assert [r["body"] for r in s.requests()] == ["live 0", "live 1", "live 2"]
             assert [r["path"] for r in s.requests()] == ["/live/0", "/live/1", "/live/2"]
     finally:

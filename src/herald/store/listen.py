@@ -209,6 +209,7 @@ async def claim_pending(db: Database, session_id: str, limit: int = 50) -> list[
                     .where(listen_requests.c.session_id == session_id, listen_requests.c.claimed_at.is_(None))
                     .order_by(listen_requests.c.created_at)
                     .limit(limit)
+                    .with_for_update(skip_locked=True)  # PostgreSQL: two pollers never share a row
                 )
             ).mappings()
         ]
