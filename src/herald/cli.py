@@ -286,5 +286,39 @@ def simulate(
     raise typer.Exit(run_simulate(options, console))
 
 
+@app.command("listen")
+def listen_command(
+    forward_to: Annotated[str, typer.Option("--forward-to", help="Local URL to POST each delivery to")],
+    events: Annotated[str, typer.Option(help="Comma-separated event types (a.* and * allowed)")] = "*",
+    server: Annotated[
+        str, typer.Option(envvar="HERALD_SERVER", help="Herald API base URL (HERALD_SERVER)")
+    ] = "http://127.0.0.1:8080",
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar=["HERALD_TOKEN", "HERALD_ADMIN_TOKEN"],
+            help="Admin token or personal access token (HERALD_TOKEN, else HERALD_ADMIN_TOKEN)",
+        ),
+    ] = "",
+    account: Annotated[
+        str | None, typer.Option(help="Account to listen to (a personal access token's own by default)")
+    ] = None,
+    profile: Annotated[str, typer.Option(help="standard | liveperson-connector")] = "standard",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the local answer")] = 8.0,
+) -> None:
+    """Forward deliveries to a local URL, signed exactly as Herald sends them; the local answer is
+    recorded as each attempt's outcome (like `stripe listen`)."""
+    from herald.listen import Options, listen
+
+    if not token:
+        raise typer.BadParameter("a token is needed: --token, HERALD_TOKEN or HERALD_ADMIN_TOKEN")
+    if not forward_to.startswith(("http://", "https://")):
+        raise typer.BadParameter("--forward-to must be an http:// or https:// URL")
+    kinds = [e.strip() for e in events.split(",") if e.strip()]
+    options = Options(server, token, forward_to, account, kinds or ["*"], profile, timeout)
+    out = Console(soft_wrap=True)
+    raise typer.Exit(asyncio.run(listen(options, out)))
+
+
 def main() -> None:
     app()

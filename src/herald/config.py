@@ -86,6 +86,16 @@ class Settings:
     retention_log_days: float = 90.0
     retention_interval: float = 3600.0
     retention_batch: int = 500
+    # Inspector bins: lifetime (seconds), body bytes kept per captured request, requests kept per bin
+    # (oldest dropped first), bins per account.
+    inspect_ttl: int = 86_400
+    inspect_max_body: int = 64 * 1024
+    inspect_max_requests: int = 200
+    inspect_max_bins: int = 20
+    # herald listen: how long a relayed delivery waits for the CLI's answer (then a read timeout), and how
+    # long a session lives without the CLI polling (then it and its subscription are removed).
+    listen_timeout: float = 10.0
+    listen_session_ttl: float = 60.0
 
     @property
     def host(self) -> str:

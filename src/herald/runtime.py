@@ -14,13 +14,18 @@ from herald.dispatch.dispatcher import Dispatcher
 from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.guard import AddressGuard, parse_subnets
 from herald.dispatch.mtls import MtlsRouter
+from herald.dispatch.relay import ListenRelay, RoutingTransport
 from herald.dispatch.tls import MappingCache, TlsContexts
 from herald.dispatch.transport import AiohttpTransport, Transport
+from herald.store import inspect as inspect_store
+from herald.store import listen as listen_store
 from herald.store.database import Database
 from herald.store.migrate import upgrade
 from herald.store.secretbox import SecretBox
 
 log = logging.getLogger("herald")
+
+SWEEP_INTERVAL = 30.0  # seconds between sweeps of expired bins and vanished listen sessions
 
 
 @dataclass
@@ -44,6 +49,10 @@ class Runtime:
         transport = transport or AiohttpTransport(
             s.connect_timeout, s.read_timeout, self.guard, tls=contexts.default(), allow_http=s.http_allowed
         )
+        # herald-listen:// subscriptions go through the database to a listening CLI (dispatch/relay.py). The
+        # wait stays well inside the lease, or another worker would take the delivery and send it twice.
+        relay = ListenRelay(self.db, min(s.listen_timeout, 0.8 * s.lease_seconds))
+        transport = RoutingTransport(transport, relay)
         return Dispatcher(self.db, EndpointCache(self.db, self.box), transport, s, self.mtls_router(contexts))
 
     def mtls_router(self, contexts: TlsContexts) -> MtlsRouter:
@@ -71,9 +80,13 @@ class Runtime:
 
     @contextlib.asynccontextmanager
     async def maintenance(self, *, background: bool = False) -> AsyncIterator[None]:
-        """Background upkeep of the database for as long as the process serves (SQLite checkpoints); with
-        `background` (serve, worker) also the recover/replay job runner and the retention sweeper."""
-        tasks = [asyncio.create_task(self.db.checkpoint_forever())]
+        """Background upkeep of the database for as long as the process serves (SQLite checkpoints;
+        expired inspector bins and vanished `herald listen` sessions); with `background` (serve, worker)
+        also the recover/replay job runner and the retention sweeper."""
+        tasks = [
+            asyncio.create_task(self.db.checkpoint_forever()),
+            asyncio.create_task(self.sweep_forever()),
+        ]
         if background:
             tasks.append(asyncio.create_task(JobRunner(self.db, self.settings).run_forever()))
             tasks.append(asyncio.create_task(RetentionSweeper(self.db, self.settings).run_forever()))
@@ -85,6 +98,19 @@ class Runtime:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def sweep(self) -> None:
+        await inspect_store.remove_expired(self.db)
+        await listen_store.remove_stale(self.db, self.settings.listen_session_ttl)
+
+    async def sweep_forever(self) -> None:
+        interval = min(SWEEP_INTERVAL, self.settings.listen_session_ttl / 2)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("removing expired bins and listen sessions failed; will try again")
 
 
 @contextlib.asynccontextmanager

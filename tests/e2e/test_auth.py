@@ -249,6 +249,11 @@ SAMPLE_BODIES: dict[str, Any] = {
     "POST /v1/applications/{app_id}/subscriptions/{subscription_id}/recover": RECOVERY_BODY,
     "POST /v1/accounts/{account_id}/subscriptions/{subscription_id}/replay": RECOVERY_BODY,
     "POST /v1/applications/{app_id}/subscriptions/{subscription_id}/replay": RECOVERY_BODY,
+    "POST /v1/inspect/bins": {"account_id": "acct-walk"},
+    "PATCH /v1/inspect/bins/{bin_id}": {"response": {"status": 500}},
+    "POST /v1/inspect/bins/{bin_id}/requests/{request_id}/verify": {"subscription_id": "sub_walk"},
+    "POST /v1/listen/sessions": {"account_id": "acct-walk"},
+    "POST /v1/listen/sessions/{session_id}/requests/{request_id}/response": {"status_code": 200},
     "PUT /v1/accounts/{account_id}/mtls-mappings/{mapping_id}": {
         "url": "https://example.com/w",
         "certificate": "x",
@@ -256,6 +261,18 @@ SAMPLE_BODIES: dict[str, Any] = {
     },
 }
 
+
+# Routes without a token, so not in the walk (they are hidden from the OpenAPI document): the inspector's
+# capture URL is public by design (it is handed to whoever sends the webhooks) and unguessable (the bin id,
+# 80 random bits); the HTML pages hold no data; the page's live stream needs a ticket that only the bin's
+# owner can get from POST /v1/inspect/bins/{bin_id}/tickets. Checked below: none of them leaks tenant data.
+PUBLIC_ROUTES = (
+    "/inspect/bins/{bin_id}/hook",
+    "/inspect/bins/{bin_id}/hook/{subpath}",
+    "/inspect/bins/{bin_id}/stream",
+    "/inspect/bins/{bin_id}",
+    "/inspect",
+)
 
 # Routes that serve what every tenant shares (the built-in event catalog): any caller may read them, and
 # they must still leak nothing of another tenant.
@@ -295,10 +312,16 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         f"/v1/accounts/{a_account}/subscriptions/{a_sub['id']}/recover",
         json=RECOVERY_BODY,
     )
+    a_bin = api.expect(201, "POST", "/v1/inspect/bins", json={"account_id": a_account})
+    a_secret_body = unique("captured-secret")
+    assert httpx.post(a_bin["url"] + "/walk", content=a_secret_body.encode(), timeout=10).status_code == 200
+    a_captured = api.expect(200, "GET", f"/v1/inspect/bins/{a_bin['id']}/requests")["data"][0]
+    a_session = api.expect(201, "POST", "/v1/listen/sessions", json={"account_id": a_account})
     secrets_of_a = [
         a_account, a_app["id"], a_app["client_id"], a_app["client_secret"], a_installation["id"],
         a_app_sub["id"], a_sub["id"], a_sub["secret"], a_cred["id"], a_cred["secret"], a_event,
-        a_delivery["id"], a_pat["id"], a_pat["token"], a_oauth, a_job["id"],
+        a_delivery["id"], a_pat["id"], a_pat["token"], a_oauth, a_job["id"], a_bin["id"], a_captured["id"],
+        a_secret_body, a_session["id"], a_session["subscription_id"],
     ]  # fmt: skip
     params = {
         "account_id": a_account,
@@ -311,6 +334,9 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         "mapping_id": "mtl_01JWALKWALKWALKWALKWALKWAL",
         "name": "AgentSnapshotEvent",  # the event catalog: shared by every tenant, not tenant data
         "version": "1-0-0",  # of a custom event type (deleting one is admin only: 403)
+        "bin_id": a_bin["id"],
+        "request_id": a_captured["id"],
+        "session_id": a_session["id"],
     }
 
     # Tenant B: its application (installed in B's account), the same bound to the account, B's own PAT.
@@ -358,6 +384,18 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
             walked += 1
     assert walked == 3 * len(operations)
 
+    # The public inspector routes: absent from the walk, and none gives away what A's bin captured.
+    templates = {template for _, template, _ in operations}
+    assert not templates & set(PUBLIC_ROUTES)
+    for path in (
+        f"/inspect/bins/{a_bin['id']}/hook",
+        f"/inspect/bins/{a_bin['id']}",
+        f"/inspect/bins/{a_bin['id']}/stream?ticket=0.forged",
+        "/inspect",
+    ):
+        resp = httpx.get(herald.base_url + path, timeout=10)
+        assert a_secret_body not in resp.text and a_captured["id"] not in resp.text, (path, resp.text)
+
     # Nothing of A was changed or removed by the walk.
     assert api.expect(200, "GET", f"/v1/applications/{a_app['id']}")["name"] == a_app["name"]
     assert api.expect(200, "GET", f"/v1/applications/{a_app['id']}/installations/{a_installation['id']}")[
@@ -378,6 +416,8 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         None
     ]
     token_api(herald, a_pat["token"]).expect(200, "GET", f"/v1/accounts/{a_account}/subscriptions")
+    api.expect(200, "GET", f"/v1/inspect/bins/{a_bin['id']}/requests/{a_captured['id']}")
+    api.expect(200, "GET", f"/v1/listen/sessions/{a_session['id']}/requests", params={"wait": 0})
 
 
 # ------------------------------------------------------------------------ expiry and the failure limiter

@@ -20,7 +20,10 @@ from herald.api.routers import (
     event_types,
     events,
     health,
+    inspect,
+    inspect_public,
     jobs,
+    listen,
     mtls,
     oauth,
     subscriptions,
@@ -83,6 +86,9 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         health.router,
         oauth.router,
         tokens.router,
+        inspect.router,
+        inspect_public.router,
+        listen.router,
     ):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)

@@ -89,6 +89,11 @@ async def get_credential(db: Database, box: SecretBox, account_id: str, credenti
     return _public(await _row(db, account_id, credential_id), box)
 
 
+async def signing_view(db: Database, box: SecretBox, account_id: str, credential_id: str) -> Credential:
+    """The credential as the dispatcher signs with it (secrets decrypted): for checking a signature."""
+    return delivery_view(await _row(db, account_id, credential_id), box, time.time())
+
+
 async def list_credentials(
     db: Database, box: SecretBox, account_id: str, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:

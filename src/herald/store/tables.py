@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -252,4 +253,73 @@ jobs = Table(
     UniqueConstraint("scope", "idempotency_key", name="uq_jobs_idempotency"),
     Index("ix_jobs_due", "status", "lease_until"),
     Index("ix_jobs_scope_created", "scope", "created_at"),
+)
+
+# --- inspector and herald listen ---
+
+# Request bins: a public, unguessable capture URL that records every request and answers as configured.
+inspect_bins = Table(
+    "inspect_bins",
+    metadata,
+    Column("id", String(40), primary_key=True),  # 80 random bits: the capture URL's secret part
+    Column("account_id", String(64), nullable=False),
+    Column("name", String(200)),
+    Column("response_status", Integer, nullable=False),
+    Column("response_body", Text, nullable=False),
+    Column("response_headers", JSON, nullable=False),
+    Column("response_delay", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_inspect_bins_account", "account_id"),
+    Index("ix_inspect_bins_expires", "expires_at"),
+)
+
+inspect_requests = Table(
+    "inspect_requests",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("bin_id", String(40), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("path", Text, nullable=False),  # the subpath after /hook
+    Column("query", Text, nullable=False),
+    Column("headers", Text, nullable=False),  # JSON [[name, value], ...] in arrival order
+    Column("body", Text, nullable=False),  # utf-8 text, or base64 when body_encoding is "base64"
+    Column("body_encoding", String(10), nullable=False),
+    Column("body_size", Integer, nullable=False),  # bytes received; more than kept when truncated
+    Column("truncated", Boolean, nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_inspect_requests_bin_created", "bin_id", "created_at"),
+)
+
+# `herald listen`: a session owns a temporary subscription whose URL is herald-listen://<session id>.
+listen_sessions = Table(
+    "listen_sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("subscription_id", String(40), nullable=False),
+    Column("forward_to", Text),  # informational: where the CLI forwards
+    Column("created_at", Float, nullable=False),
+    Column("seen_at", Float, nullable=False),  # the CLI's last poll (heartbeat)
+    Index("ix_listen_sessions_seen", "seen_at"),
+)
+
+# One rendered request the dispatcher relays to a listening CLI, and the CLI's answer.
+listen_requests = Table(
+    "listen_requests",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("session_id", String(40), nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("claimed_at", Float),  # handed to the CLI
+    Column("answered_at", Float),
+    Column("status_code", Integer),
+    Column("response_headers", JSON),
+    Column("response_body", LargeBinary),
+    Column("error_kind", String(32)),
+    Column("error_message", Text),
+    Index("ix_listen_requests_session", "session_id", "created_at"),
 )
