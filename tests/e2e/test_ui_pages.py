@@ -1,0 +1,190 @@
+"""The dashboard over plain HTTP against a live server: sign-in and its cookie, CSRF on every form, and
+tenant scoping exactly like the API (another account's objects answer 404)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from e2e_harness import Api, Herald, Receiver, unique
+from ui_client import Ui, personal_token
+
+PAGES = ["subscriptions", "credentials", "deliveries", "health", "event-types"]
+
+
+@pytest.fixture
+def ui(herald: Herald) -> Any:
+    client = Ui(herald)
+    yield client
+    client.close()
+
+
+def seeded(api: Api, receiver: Receiver, account: str) -> dict[str, Any]:
+    """A credential, a Data Transporter subscription and one settled delivery in `account`."""
+    path = receiver.new_path("ui")
+    cred = api.expect(
+        201, "POST", f"/v1/accounts/{account}/credentials", json={"name": "c", "scheme": "lp-signature"}
+    )
+    sub = api.account_subscription(
+        account,
+        receiver.url(path),
+        ["AgentStateChangedEvent"],
+        profile="liveperson-data",
+        credential_id=cred["id"],
+        name=unique("sub"),
+    )
+    sample = api.expect(200, "GET", "/v1/event-types/AgentStateChangedEvent")["sample"]
+    event_id = api.publish(account, {"type": "AgentStateChangedEvent", "data": sample})["ids"][0]
+    delivery = api.settled(account, event_id=event_id)
+    return {"credential": cred, "subscription": sub, "delivery": delivery, "path": path}
+
+
+def test_unauthenticated_pages_redirect_to_sign_in(herald: Herald, ui: Ui, account: str) -> None:
+    for page in ["/ui/", "/ui/accounts", "/ui/applications", *(f"/ui/a/{account}/{p}" for p in PAGES)]:
+        resp = ui.get(page)
+        assert resp.status_code == 303, (page, resp.status_code)
+        assert resp.headers["location"] == "/ui/sign-in"
+    # A forged or tampered cookie is no session either.
+    ui.http.cookies.set("herald_ui", "forged.value.sig", path="/ui")
+    assert ui.get(f"/ui/a/{account}/subscriptions").headers.get("location") == "/ui/sign-in"
+    sign_in = ui.get("/ui/sign-in")
+    assert sign_in.status_code == 200 and 'name="token"' in sign_in.text
+
+
+def test_sign_in_cookie_and_bad_tokens(herald: Herald, api: Api, ui: Ui, account: str) -> None:
+    bad = ui.sign_in("hpat_not-a-real-token")
+    assert bad.status_code == 401 and "not valid" in bad.text and "set-cookie" not in bad.headers
+    app = api.create_application(unique("app"))
+    api.install(app["id"], account)
+    import httpx
+
+    oauth = httpx.post(
+        herald.base_url + "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(app["client_id"], app["client_secret"]),
+    ).json()["access_token"]
+    refused = ui.sign_in(oauth)
+    assert refused.status_code == 401 and "Application tokens" in refused.text
+
+    resp = ui.sign_in(personal_token(api, account))
+    assert resp.status_code == 303 and resp.headers["location"] == "/ui/"
+    cookie = resp.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
+    # The token is not readable in the cookie (it is encrypted, then signed).
+    assert "hpat_" not in resp.headers["set-cookie"]
+    home = ui.get("/ui/")
+    assert home.headers["location"] == f"/ui/a/{account}/subscriptions"
+    page = ui.get(f"/ui/a/{account}/subscriptions")
+    assert page.status_code == 200 and "content-security-policy" in page.headers
+
+
+def test_revoked_token_ends_the_session(herald: Herald, api: Api, ui: Ui, account: str) -> None:
+    created = api.expect(201, "POST", f"/v1/accounts/{account}/tokens", json={"name": "soon revoked"})
+    assert ui.sign_in(created["token"]).status_code == 303
+    assert ui.get(f"/ui/a/{account}/credentials").status_code == 200
+    api.expect(204, "DELETE", f"/v1/accounts/{account}/tokens/{created['id']}")
+    assert ui.get(f"/ui/a/{account}/credentials").headers.get("location") == "/ui/sign-in"
+
+
+def test_account_token_sees_only_its_account(
+    herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str
+) -> None:
+    other = unique("acct")
+    mine = seeded(api, receiver, account)
+    theirs = seeded(api, receiver, other)
+    assert ui.sign_in(personal_token(api, account)).status_code == 303
+
+    listing = ui.get(f"/ui/a/{account}/subscriptions")
+    assert mine["subscription"]["id"] in listing.text
+    assert theirs["subscription"]["id"] not in listing.text
+    assert ui.get(f"/ui/a/{account}/subscriptions/{mine['subscription']['id']}").status_code == 200
+    assert ui.get(f"/ui/a/{account}/deliveries/{mine['delivery']['id']}").status_code == 200
+
+    sub_b, delivery_b = theirs["subscription"]["id"], theirs["delivery"]["id"]
+    not_found = [
+        *(f"/ui/a/{other}/{p}" for p in PAGES),
+        f"/ui/a/{other}/subscriptions/{sub_b}",
+        f"/ui/a/{other}/deliveries/{delivery_b}",
+        f"/ui/a/{other}/subscriptions/new",
+        f"/ui/a/{other}/event-types/AgentStateChangedEvent",
+        # The other account's objects through my own account's paths.
+        f"/ui/a/{account}/subscriptions/{sub_b}",
+        f"/ui/a/{account}/deliveries/{delivery_b}",
+        "/ui/applications",
+        "/ui/no-such-page",
+    ]
+    for path in not_found:
+        resp = ui.get(path)
+        assert resp.status_code == 404, (path, resp.status_code)
+        assert resp.headers["content-type"].startswith("text/html") and "Not found" in resp.text
+        # Only what was asked for is echoed; nothing of the object itself.
+        assert theirs["path"] not in resp.text and theirs["subscription"]["name"] not in resp.text
+    # The other account's deliveries are not in my log, even when asked for by subscription.
+    log = ui.get(f"/ui/a/{account}/deliveries", params={"subscription_id": sub_b})
+    assert log.status_code == 200 and delivery_b not in log.text
+
+    csrf = ui.csrf(f"/ui/a/{account}/subscriptions")
+    posts = [
+        (f"/ui/a/{other}/deliveries/{delivery_b}/resend", {}),
+        (f"/ui/a/{account}/deliveries/{delivery_b}/resend", {}),
+        (f"/ui/a/{other}/subscriptions/{sub_b}/toggle", {"enabled": "false"}),
+        (f"/ui/a/{account}/subscriptions/{sub_b}/toggle", {"enabled": "false"}),
+        (f"/ui/a/{other}/credentials", {"name": "x", "scheme": "bearer"}),
+        (f"/ui/a/{other}/event-types/AgentStateChangedEvent/test", {"data": "{}"}),
+    ]
+    for path, data in posts:
+        resp = ui.post(path, data, csrf=csrf)
+        assert resp.status_code == 404, (path, resp.status_code, resp.text[:300])
+    # Nothing changed in the other account.
+    assert api.expect(200, "GET", f"/v1/accounts/{other}/subscriptions/{sub_b}")["enabled"] is True
+    assert len(api.expect(200, "GET", f"/v1/accounts/{other}/credentials")["data"]) == 1
+    assert api.delivery(other, delivery_b)["attempts"] == 1
+
+
+def test_admin_sees_every_account(herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str) -> None:
+    seeded_one = seeded(api, receiver, account)
+    assert ui.sign_in(herald.token).status_code == 303
+    assert ui.get("/ui/").headers["location"] == "/ui/accounts"
+    assert account in ui.get("/ui/accounts").text
+    detail = ui.get(f"/ui/a/{account}/deliveries/{seeded_one['delivery']['id']}")
+    assert detail.status_code == 200 and "commonHeader" in detail.text
+    assert ui.get("/ui/applications").status_code == 200
+
+
+def test_forms_need_the_session_csrf_token(herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str) -> None:
+    one = seeded(api, receiver, account)
+    assert ui.sign_in(personal_token(api, account)).status_code == 303
+    sub_id, delivery_id = one["subscription"]["id"], one["delivery"]["id"]
+    forms = [
+        (f"/ui/a/{account}/credentials", {"name": "csrf-less", "scheme": "bearer"}),
+        (f"/ui/a/{account}/subscriptions/{sub_id}/toggle", {"enabled": "false"}),
+        (f"/ui/a/{account}/deliveries/{delivery_id}/resend", {}),
+        (f"/ui/a/{account}/event-types/AgentStateChangedEvent/test", {"data": "{}"}),
+        ("/ui/sign-out", {}),
+    ]
+    for path, data in forms:
+        for csrf in (None, "wrong-token"):
+            resp = ui.post(path, data, csrf=csrf)
+            assert resp.status_code == 403, (path, csrf, resp.status_code)
+            assert "security token" in resp.text
+    # Nothing happened: one credential, the subscription still enabled, one attempt, still signed in.
+    assert len(api.expect(200, "GET", f"/v1/accounts/{account}/credentials")["data"]) == 1
+    assert api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions/{sub_id}")["enabled"] is True
+    assert api.delivery(account, delivery_id)["attempts"] == 1
+    assert ui.get(f"/ui/a/{account}/credentials").status_code == 200
+    # With the token, the same form works.
+    assert ui.post(f"/ui/a/{account}/subscriptions/{sub_id}/toggle", {"enabled": "false"}).status_code == 303
+    assert api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions/{sub_id}")["enabled"] is False
+
+
+def test_scopes_apply_like_the_api(herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str) -> None:
+    """A read-only token reads the delivery log but cannot resend or configure (403 pages)."""
+    one = seeded(api, receiver, account)
+    assert ui.sign_in(personal_token(api, account, scopes=["deliveries:read"])).status_code == 303
+    detail = ui.get(f"/ui/a/{account}/deliveries/{one['delivery']['id']}")
+    assert detail.status_code == 200 and ">Resend<" not in detail.text
+    csrf = ui.csrf(f"/ui/a/{account}/deliveries")
+    resend = ui.post(f"/ui/a/{account}/deliveries/{one['delivery']['id']}/resend", {}, csrf=csrf)
+    assert resend.status_code == 403 and "deliveries:rw" in resend.text
+    assert ui.get(f"/ui/a/{account}/subscriptions").status_code == 403
+    assert api.delivery(account, one["delivery"]["id"])["attempts"] == 1
