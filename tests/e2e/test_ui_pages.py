@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from e2e_harness import Api, Herald, Receiver, unique
 from ui_client import Ui, personal_token
@@ -56,7 +57,6 @@ def test_sign_in_cookie_and_bad_tokens(herald: Herald, api: Api, ui: Ui, account
     assert bad.status_code == 401 and "not valid" in bad.text and "set-cookie" not in bad.headers
     app = api.create_application(unique("app"))
     api.install(app["id"], account)
-    import httpx
 
     oauth = httpx.post(
         herald.base_url + "/oauth/token",
@@ -151,7 +151,9 @@ def test_admin_sees_every_account(herald: Herald, api: Api, receiver: Receiver, 
     assert ui.get("/ui/applications").status_code == 200
 
 
-def test_forms_need_the_session_csrf_token(herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str) -> None:
+def test_forms_need_the_session_csrf_token(
+    herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str
+) -> None:
     one = seeded(api, receiver, account)
     assert ui.sign_in(personal_token(api, account)).status_code == 303
     sub_id, delivery_id = one["subscription"]["id"], one["delivery"]["id"]
@@ -177,7 +179,9 @@ def test_forms_need_the_session_csrf_token(herald: Herald, api: Api, receiver: R
     assert api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions/{sub_id}")["enabled"] is False
 
 
-def test_scopes_apply_like_the_api(herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str) -> None:
+def test_scopes_apply_like_the_api(
+    herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str
+) -> None:
     """A read-only token reads the delivery log but cannot resend or configure (403 pages)."""
     one = seeded(api, receiver, account)
     assert ui.sign_in(personal_token(api, account, scopes=["deliveries:read"])).status_code == 303

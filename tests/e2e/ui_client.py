@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,3 +44,26 @@ class Ui:
 def personal_token(api: Api, account_id: str, **fields: Any) -> str:
     out = api.expect(201, "POST", f"/v1/accounts/{account_id}/tokens", json={"name": "ui", **fields})
     return str(out["token"])
+
+
+# ------------------------------------------------------------------------------------------- browser
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def chromium_path() -> str | None:
+    """The system Chromium (Debian package `chromium`); Playwright's own browsers are never downloaded."""
+    explicit = os.environ.get("HERALD_TEST_CHROMIUM")
+    for candidate in (explicit, *CHROMIUM_CANDIDATES):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def launch_chromium(playwright: Any) -> Any:
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError("no system Chromium: apt-get install -y chromium (or set HERALD_TEST_CHROMIUM)")
+    # Chromium's sandbox cannot start as root (CI containers): only then run without it.
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    return playwright.chromium.launch(executable_path=path, args=args)
