@@ -5,18 +5,20 @@ with the form, send a test event, follow its delivery and attempt, resend it, di
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from e2e_harness import Api, Herald, Receiver, unique, wait_until
+from playwright import sync_api as playwright_api
 from ui_client import chromium_path, launch_chromium, personal_token
 
 from herald.domain.signing import liveperson_signature
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
+if chromium_path() is None and os.environ.get("HERALD_TEST_REQUIRE_CHROMIUM") == "1":
+    raise RuntimeError("HERALD_TEST_REQUIRE_CHROMIUM=1 but no system Chromium: apt-get install -y chromium")
 pytestmark = pytest.mark.skipif(
     chromium_path() is None, reason="no system Chromium (apt-get install chromium)"
 )

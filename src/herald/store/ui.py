@@ -7,6 +7,7 @@ later without touching anything else.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,7 +93,7 @@ def percentile(ordered: list[float], p: float) -> float | None:
     """Nearest-rank percentile of sorted values (p in 0..100); None when there are none."""
     if not ordered:
         return None
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered))))
     return ordered[rank - 1]
 
 

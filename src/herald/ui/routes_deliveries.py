@@ -28,7 +28,7 @@ ObjectId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Filter = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")]
 
 PAGE_SIZE = 50
-WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86_400, "7d": 7 * 86_400}
+WINDOWS = {"10m": 600, "1h": 3600, "6h": 6 * 3600, "24h": 86_400, "7d": 7 * 86_400}
 BUCKETS = 24
 
 
@@ -209,7 +209,7 @@ async def health(
     account_id: AccountId,
     ctx: Ctx,
     user: CurrentUser,
-    window: Annotated[str, Query(pattern="^(1h|6h|24h|7d)$")] = "24h",
+    window: Annotated[str, Query(pattern="^(10m|1h|6h|24h|7d)$")] = "24h",
 ) -> Response:
     await _reader(user, account_id)
     user.principal.require_any(STATE_RO, CONFIGURATION_RW)
