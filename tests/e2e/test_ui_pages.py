@@ -66,7 +66,12 @@ def test_sign_in_cookie_and_bad_tokens(herald: Herald, api: Api, ui: Ui, account
     refused = ui.sign_in(oauth)
     assert refused.status_code == 401 and "Application tokens" in refused.text
 
-    resp = ui.sign_in(personal_token(api, account))
+    # Login CSRF: a sign-in posted from another site is refused, and sets no cookie.
+    token = personal_token(api, account)
+    cross = ui.http.post("/ui/sign-in", data={"token": token}, headers={"origin": "https://evil.example"})
+    assert cross.status_code == 403 and "set-cookie" not in cross.headers
+
+    resp = ui.sign_in(token)
     assert resp.status_code == 303 and resp.headers["location"] == "/ui/"
     cookie = resp.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/ui" in cookie
@@ -192,3 +197,33 @@ def test_scopes_apply_like_the_api(
     assert resend.status_code == 403 and "deliveries:rw" in resend.text
     assert ui.get(f"/ui/a/{account}/subscriptions").status_code == 403
     assert api.delivery(account, one["delivery"]["id"])["attempts"] == 1
+
+
+def test_forms_show_what_is_wrong_and_store_nothing(
+    herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str
+) -> None:
+    assert ui.sign_in(personal_token(api, account)).status_code == 303
+    csrf = ui.csrf(f"/ui/a/{account}/subscriptions")
+    form = {"name": "dt", "url": receiver.url("/x"), "event_types": ["AgentStateChangedEvent"]}
+    no_credential = ui.post(f"/ui/a/{account}/subscriptions", form, csrf=csrf)
+    assert no_credential.status_code == 422 and "needs a credential" in no_credential.text
+    assert receiver.url("/x") in no_credential.text  # what was typed is kept
+    bad_url = ui.post(
+        f"/ui/a/{account}/subscriptions", {**form, "url": "ftp://nope", "credential_id": "cred_x"}, csrf=csrf
+    )
+    assert bad_url.status_code == 422 and "http:// or https://" in bad_url.text
+    assert api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions")["data"] == []
+
+    invalid = ui.post(
+        f"/ui/a/{account}/event-types/AgentStateChangedEvent/test", {"data": '{"agentId": 5}'}, csrf=csrf
+    )
+    assert invalid.status_code == 422 and "agentId" in invalid.text
+    not_json = ui.post(f"/ui/a/{account}/event-types/AgentStateChangedEvent/test", {"data": "{"}, csrf=csrf)
+    assert not_json.status_code == 422
+    assert (
+        ui.post(f"/ui/a/{account}/event-types/no.such.type/test", {"data": "{}"}, csrf=csrf).status_code
+        == 404
+    )
+    no_name = ui.post(f"/ui/a/{account}/credentials", {"name": "", "scheme": "bearer"}, csrf=csrf)
+    assert no_name.status_code == 422
+    assert api.expect(200, "GET", f"/v1/accounts/{account}/credentials")["data"] == []

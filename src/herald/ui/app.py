@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -134,6 +135,10 @@ def create_ui(ctx: AppContext) -> FastAPI:
     @ui.post("/sign-in", include_in_schema=False)
     async def sign_in(request: Request) -> Response:
         ctx = ui_context(request)
+        origin = request.headers.get("origin")
+        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+            # Login CSRF: another site must not sign this browser in (there is no session token yet).
+            return await error_page(request, 403, "Sign in from Herald's own sign-in page.")
         address = client_address(request)
         check_rate(ctx, address)
         token = (first(await read_form(request), "token") or "").strip()
