@@ -227,3 +227,29 @@ def test_forms_show_what_is_wrong_and_store_nothing(
     no_name = ui.post(f"/ui/a/{account}/credentials", {"name": "", "scheme": "bearer"}, csrf=csrf)
     assert no_name.status_code == 422
     assert api.expect(200, "GET", f"/v1/accounts/{account}/credentials")["data"] == []
+
+
+def test_delivery_log_filters(herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str) -> None:
+    one = seeded(api, receiver, account)
+    delivery_id, sub_id = one["delivery"]["id"], one["subscription"]["id"]
+    assert ui.sign_in(personal_token(api, account)).status_code == 303
+
+    def shown(**params: str) -> bool:
+        resp = ui.get(f"/ui/a/{account}/deliveries", params=params)
+        assert resp.status_code == 200, resp.text[:300]
+        return delivery_id in resp.text
+
+    assert shown()
+    assert shown(status="delivered") and not shown(status="dead")
+    assert shown(subscription_id=sub_id) and not shown(subscription_id="sub_other")
+    assert shown(event_type="AgentStateChangedEvent") and not shown(event_type="ConversationEndEvent")
+    assert shown(since="2000-01-01T00:00:00", until="2999-01-01T00:00:00")
+    assert not shown(since="2999-01-01T00:00") and not shown(until="2000-01-01T00:00")
+    assert ui.get(f"/ui/a/{account}/deliveries", params={"status": "nope"}).status_code == 422
+    assert ui.get(f"/ui/a/{account}/deliveries", params={"since": "yesterday"}).status_code == 422
+    # The admin's account picker only opens account ids.
+    assert ui.sign_in(herald.token).status_code == 303
+    assert (
+        ui.get("/ui/accounts", params={"go": account}).headers["location"] == f"/ui/a/{account}/subscriptions"
+    )
+    assert ui.get("/ui/accounts", params={"go": "../../x"}).status_code == 404

@@ -46,13 +46,16 @@ def _errors_of(exc: ValidationError) -> list[str]:
 
 @router.get("/accounts", include_in_schema=False)
 async def accounts(
-    request: Request, ctx: Ctx, user: CurrentUser, go: Annotated[str | None, Query(max_length=64)] = None
+    request: Request,
+    ctx: Ctx,
+    user: CurrentUser,
+    go: Annotated[str | None, Query(pattern=ACCOUNT_PATTERN)] = None,
 ) -> Response:
     """The admin picks an account to look into; an account token only has its own."""
     if user.account_id is not None:
         return redirect(f"{PREFIX}/a/{user.account_id}/subscriptions")
     if go:
-        return redirect(f"{PREFIX}/a/{go.strip()}/subscriptions")
+        return redirect(f"{PREFIX}/a/{go}/subscriptions")
     return render(request, user, "accounts.html", accounts=await ui_store.known_accounts(ctx.db))
 
 
