@@ -86,10 +86,10 @@ def main() -> None:
             page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
             base = herald.base_url
 
-            def shot(name: str, url: str | None = None) -> None:
+            def shot(name: str, url: str | None = None, full_page: bool = True) -> None:
                 if url:
                     page.goto(base + url)
-                page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
+                page.screenshot(path=str(args.out / f"{name}.png"), full_page=full_page)
                 print("saved", args.out / f"{name}.png")
 
             shot("sign-in", "/ui/sign-in")
@@ -108,11 +108,11 @@ def main() -> None:
             page.select_option("#credential_id", label="transporter signing key (lp-signature)")
             page.select_option("#event_types", ["AgentStateChangedEvent", "MessageAgentEvent"])
             shot("data-transporter-form")
-            shot("deliveries", f"/ui/a/{ACCOUNT}/deliveries")
+            shot("deliveries", f"/ui/a/{ACCOUNT}/deliveries", full_page=False)
             failed = api.deliveries(ACCOUNT, status="dead") or api.deliveries(ACCOUNT)
             shot("delivery", f"/ui/a/{ACCOUNT}/deliveries/{failed[0]['id']}")
             shot("health", f"/ui/a/{ACCOUNT}/health?window=10m")
-            shot("event-types", f"/ui/a/{ACCOUNT}/event-types")
+            shot("event-types", f"/ui/a/{ACCOUNT}/event-types", full_page=False)
             shot("event-type", f"/ui/a/{ACCOUNT}/event-types/AgentStateChangedEvent")
             page.click("text=Sign out")
             page.fill("#token", herald.token)

@@ -136,7 +136,8 @@ def create_ui(ctx: AppContext) -> FastAPI:
     async def sign_in(request: Request) -> Response:
         ctx = ui_context(request)
         origin = request.headers.get("origin")
-        if origin and urlsplit(origin).netloc != request.headers.get("host"):
+        hosts = {request.headers.get("host"), request.headers.get("x-forwarded-host")}  # behind a proxy too
+        if origin and urlsplit(origin).netloc not in hosts:
             # Login CSRF: another site must not sign this browser in (there is no session token yet).
             return await error_page(request, 403, "Sign in from Herald's own sign-in page.")
         address = client_address(request)
