@@ -253,3 +253,66 @@ def test_delivery_log_filters(herald: Herald, api: Api, receiver: Receiver, ui: 
         ui.get("/ui/accounts", params={"go": account}).headers["location"] == f"/ui/a/{account}/subscriptions"
     )
     assert ui.get("/ui/accounts", params={"go": "../../x"}).status_code == 404
+
+
+def ui_routes() -> list[tuple[str, str]]:
+    """Every (method, path template) of the dashboard's account pages, read from its routers, so a new page
+    joins the cross-tenant walk below without being listed by hand."""
+    from fastapi.routing import APIRoute
+
+    from herald.ui import routes_config, routes_deliveries, routes_events
+
+    out = []
+    for router in (routes_config.router, routes_deliveries.router, routes_events.router):
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            for method in route.methods:
+                if method != "HEAD":
+                    out.append((method, route.path))
+    return out
+
+
+def test_every_account_page_hides_other_accounts(
+    herald: Herald, api: Api, receiver: Receiver, ui: Ui, account: str
+) -> None:
+    """As account A: every account page of account B answers 404, and every page naming one of B's objects
+    answers 404 under A's own account too, for GET and POST alike; B is unchanged afterwards."""
+    other = unique("acct")
+    seeded(api, receiver, account)
+    theirs = seeded(api, receiver, other)
+    values = {
+        "subscription_id": theirs["subscription"]["id"],
+        "delivery_id": theirs["delivery"]["id"],
+        "name": "AgentStateChangedEvent",
+    }
+    assert ui.sign_in(personal_token(api, account)).status_code == 303
+    csrf = ui.csrf(f"/ui/a/{account}/subscriptions")
+    walked = 0
+    for method, template in ui_routes():
+        if "{account_id}" not in template:
+            continue  # /accounts and /applications: admin pages, checked separately
+        # B's objects are hidden under B's account and under A's own; event types are global, so pages
+        # without an object id are walked under B's account only.
+        has_object = "{subscription_id}" in template or "{delivery_id}" in template
+        owners = [other, account] if has_object else [other]
+        for owner in owners:
+            path = template.replace("{account_id}", owner)
+            for key, value in values.items():
+                path = path.replace(f"{{{key}}}", value)
+            resp = (
+                ui.get(path)
+                if method == "GET"
+                else ui.post(
+                    path, {"enabled": "false", "name": "x", "scheme": "bearer", "data": "{}"}, csrf=csrf
+                )
+            )
+            assert resp.status_code == 404, (method, path, resp.status_code, resp.text[:300])
+            walked += 1
+    assert walked >= 15
+    assert ui.get("/ui/applications").status_code == 404
+    assert api.expect(200, "GET", f"/v1/accounts/{other}/subscriptions/{values['subscription_id']}")[
+        "enabled"
+    ]
+    assert len(api.expect(200, "GET", f"/v1/accounts/{other}/credentials")["data"]) == 1
+    assert len(api.expect(200, "GET", f"/v1/accounts/{other}/subscriptions")["data"]) == 1
+    assert api.delivery(other, values["delivery_id"])["attempts"] == 1

@@ -23,6 +23,7 @@ from herald.ui.web import (
     BadCsrf,
     CurrentUser,
     NeedsSignIn,
+    User,
     checked_form,
     codec,
     current_user,
@@ -51,18 +52,20 @@ TITLES = {
 }
 
 
-async def _user_or_none(request: Request) -> CurrentUser | None:
+async def _user_or_none(request: Request) -> User | None:
+    """The signed-in user for the page's header, if any; an error page must render even when the session
+    is missing or the database is what failed."""
     try:
         return await current_user(request)
-    except NeedsSignIn:
-        return None
-    except Exception:  # an error page must render even when the database is what failed
+    except Exception:
         return None
 
 
-async def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+async def error_page(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> HTMLResponse:
     user = await _user_or_none(request)
-    return render(
+    response = render(
         request,
         user,
         "error.html",
@@ -71,6 +74,8 @@ async def error_page(request: Request, status: int, message: str) -> HTMLRespons
         message=message,
         status_code=status,
     )
+    response.headers.update(headers or {})  # e.g. Retry-After on 429
+    return response
 
 
 def create_ui(ctx: AppContext) -> FastAPI:
@@ -92,7 +97,7 @@ def create_ui(ctx: AppContext) -> FastAPI:
 
     @ui.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return await error_page(request, exc.status, exc.message)
+        return await error_page(request, exc.status, exc.message, exc.headers)
 
     @ui.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError) -> Response:
