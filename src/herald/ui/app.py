@@ -119,8 +119,11 @@ def create_ui(ctx: AppContext) -> FastAPI:
 
     @ui.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        # Path parameters that cannot be an id: no such object.
-        return await error_page(request, 404, "There is no such page.")
+        errors = exc.errors()
+        if any(e.get("loc", ("",))[0] == "path" for e in errors):
+            return await error_page(request, 404, "There is no such page.")  # not an id: no such object
+        where = ", ".join(str(e.get("loc", ("", "?"))[-1]) for e in errors)
+        return await error_page(request, 422, f"Some of the page's parameters are not valid: {where}.")
 
     @ui.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
