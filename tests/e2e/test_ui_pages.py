@@ -3,6 +3,7 @@ tenant scoping exactly like the API (another account's objects answer 404)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -212,7 +213,15 @@ def test_forms_show_what_is_wrong_and_store_nothing(
         f"/ui/a/{account}/subscriptions", {**form, "url": "ftp://nope", "credential_id": "cred_x"}, csrf=csrf
     )
     assert bad_url.status_code == 422 and "http:// or https://" in bad_url.text
+    cred = api.expect(
+        201, "POST", f"/v1/accounts/{account}/credentials", json={"name": "c", "scheme": "bearer"}
+    )
+    no_gateway = ui.post(
+        f"/ui/a/{account}/subscriptions", {**form, "credential_id": cred["id"], "mtls": "on"}, csrf=csrf
+    )
+    assert no_gateway.status_code == 422 and "no mTLS gateway" in no_gateway.text
     assert api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions")["data"] == []
+    api.expect(204, "DELETE", f"/v1/accounts/{account}/credentials/{cred['id']}")
 
     invalid = ui.post(
         f"/ui/a/{account}/event-types/AgentStateChangedEvent/test", {"data": '{"agentId": 5}'}, csrf=csrf
@@ -316,3 +325,33 @@ def test_every_account_page_hides_other_accounts(
     assert len(api.expect(200, "GET", f"/v1/accounts/{other}/credentials")["data"]) == 1
     assert len(api.expect(200, "GET", f"/v1/accounts/{other}/subscriptions")["data"]) == 1
     assert api.delivery(other, values["delivery_id"])["attempts"] == 1
+
+
+def test_mtls_toggle_sets_delivery_through_the_gateway(
+    herald_factory: Callable[..., Herald], receiver: Receiver, account: str
+) -> None:
+    deployed = herald_factory(
+        "sqlite", HERALD_MTLS_GATEWAY_URL="http://127.0.0.1:9/", HERALD_GATEWAY_TOKEN="t"
+    )
+    api = deployed.api
+    client = Ui(deployed)
+    try:
+        cred = api.expect(
+            201, "POST", f"/v1/accounts/{account}/credentials", json={"name": "c", "scheme": "bearer"}
+        )
+        assert client.sign_in(personal_token(api, account)).status_code == 303
+        form = {
+            "name": "via gateway",
+            "url": receiver.url("/mtls"),
+            "credential_id": cred["id"],
+            "event_types": ["AgentStateChangedEvent", "TTRStatusEvent"],
+        }
+        for mtls, expected in (("on", True), (None, False)):
+            resp = client.post(f"/ui/a/{account}/subscriptions", {**form, **({"mtls": mtls} if mtls else {})})
+            assert resp.status_code == 303, resp.text[:500]
+            sub_id = resp.headers["location"].rsplit("/", 1)[1]
+            sub = api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions/{sub_id}")
+            assert sub["mtls_via_gateway"] is expected and sub["profile"] == "liveperson-data"
+            assert sorted(sub["event_types"]) == ["AgentStateChangedEvent", "TTRStatusEvent"]
+    finally:
+        client.close()

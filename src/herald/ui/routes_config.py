@@ -112,6 +112,7 @@ async def _new_form(
         account_id=account_id,
         credentials=await _credentials(ctx, account_id),
         event_types=DATA_TRANSPORTER_EVENTS,
+        gateway=bool(ctx.settings.mtls_gateway_url),
         form=values.pop("form", {"event_types": []}),
         **values,
     )
@@ -142,6 +143,13 @@ async def create_subscription(
     try:
         body = subscription_api.SubscriptionIn(**typed, profile=DATA_TRANSPORTER_PROFILE)
         subscription_api._guard_url(ctx, body.url)
+        if body.mtls_via_gateway and not ctx.settings.mtls_gateway_url:
+            # The API accepts it (the gateway may be configured later); the form says so up front.
+            raise ApiError(
+                422,
+                "mTLS: this Herald has no mTLS gateway (HERALD_MTLS_GATEWAY_URL). A certificate mapped to "
+                "the URL (mTLS mappings) is presented directly without ticking this.",
+            )
         await subscription_api._check_credential(ctx, owner, body.profile, body.credential_id)
     except ValidationError as exc:
         return await _new_form(request, ctx, user, account_id, 422, form=typed, errors=_errors_of(exc))
