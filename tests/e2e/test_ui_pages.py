@@ -213,6 +213,8 @@ def test_forms_show_what_is_wrong_and_store_nothing(
         f"/ui/a/{account}/subscriptions", {**form, "url": "ftp://nope", "credential_id": "cred_x"}, csrf=csrf
     )
     assert bad_url.status_code == 422 and "http:// or https://" in bad_url.text
+    wildcard = ui.post(f"/ui/a/{account}/subscriptions", {**form, "event_types": ["*"]}, csrf=csrf)
+    assert wildcard.status_code == 422 and "not Data Transporter events" in wildcard.text
     cred = api.expect(
         201, "POST", f"/v1/accounts/{account}/credentials", json={"name": "c", "scheme": "bearer"}
     )

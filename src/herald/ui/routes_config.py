@@ -143,6 +143,9 @@ async def create_subscription(
     try:
         body = subscription_api.SubscriptionIn(**typed, profile=DATA_TRANSPORTER_PROFILE)
         subscription_api._guard_url(ctx, body.url)
+        unknown = [t for t in body.event_types if t not in DATA_TRANSPORTER_EVENTS]
+        if unknown:
+            raise ApiError(422, f"event_types: not Data Transporter events: {', '.join(unknown)}")
         if body.mtls_via_gateway and not ctx.settings.mtls_gateway_url:
             # The API accepts it (the gateway may be configured later); the form says so up front.
             raise ApiError(
