@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
+from dashboard_client import launch_chromium, personal_token  # noqa: E402
 from e2e_harness import Received, Receiver, Reply, deployment  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
-from ui_client import launch_chromium, personal_token  # noqa: E402
 
 ACCOUNT = "acme-support"
 DT_TYPES = ["AgentStateChangedEvent", "ConversationEndEvent", "MessageConsumerEvent"]

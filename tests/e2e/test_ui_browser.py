@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dashboard_client import chromium_path, launch_chromium, personal_token
 from e2e_harness import Api, Herald, Receiver, unique, wait_until
 from playwright import sync_api as playwright_api
-from ui_client import chromium_path, launch_chromium, personal_token
 
 from herald.domain.signing import liveperson_signature
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from dashboard_client import Ui, personal_token
 from e2e_harness import Api, Herald, Receiver, unique
-from ui_client import Ui, personal_token
 
 PAGES = ["subscriptions", "credentials", "deliveries", "health", "event-types"]
 
