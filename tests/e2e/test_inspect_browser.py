@@ -8,12 +8,15 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from dashboard_client import chromium_path, launch_chromium
 from e2e_harness import Herald, unique
+from playwright import sync_api
 
-CHROMIUM = os.environ.get("HERALD_TEST_CHROMIUM", "/usr/bin/chromium")
-
-sync_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")
+if chromium_path() is None and os.environ.get("HERALD_TEST_REQUIRE_CHROMIUM") == "1":
+    raise RuntimeError("HERALD_TEST_REQUIRE_CHROMIUM=1 but no system Chromium: apt-get install -y chromium")
+pytestmark = pytest.mark.skipif(
+    chromium_path() is None, reason="no system Chromium (apt-get install chromium)"
+)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -23,7 +26,7 @@ def test_create_a_bin_and_watch_a_request_arrive_live(
     h = herald_factory(backend)
     account = unique("acct-browser")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        browser = launch_chromium(p)
         try:
             page = browser.new_page()
             errors: list[str] = []

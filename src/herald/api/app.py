@@ -30,6 +30,7 @@ from herald.api.routers import (
     tokens,
 )
 from herald.runtime import Runtime, running
+from herald.ui.app import create_ui
 
 DESCRIPTION = """Herald stores each published event durably, fans it out to the subscriptions that want it,
 and delivers it as a signed HTTP POST with retries, ordering where promised and a searchable log.
@@ -91,5 +92,6 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         listen.router,
     ):
         app.include_router(router)
+    app.mount("/ui", create_ui(ctx))  # the web dashboard (herald.ui): HTML pages, no API routes
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
     return app

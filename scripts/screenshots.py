@@ -1,0 +1,126 @@
+"""Screenshots of the dashboard's main pages for the README, taken with the same Playwright + system
+Chromium setup as the browser tests, against a real `herald serve` seeded with real deliveries.
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--seed-seconds 90]
+
+Seeding publishes events for `--seed-seconds` to a real receiver on loopback (one healthy endpoint, one
+slow and flaky one), so the health charts have something to show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+from dashboard_client import launch_chromium, personal_token  # noqa: E402
+from e2e_harness import Received, Receiver, Reply, deployment  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+ACCOUNT = "acme-support"
+DT_TYPES = ["AgentStateChangedEvent", "ConversationEndEvent", "MessageConsumerEvent"]
+
+
+def healthy(_: Received, n: int) -> Reply:
+    return Reply(200, delay=random.uniform(0.01, 0.06) + (0.05 if n % 7 == 0 else 0.0))
+
+
+def flaky(_: Received, n: int) -> Reply:
+    return Reply(503 if random.random() < 0.3 else 200, delay=random.uniform(0.05, 0.35))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--seed-seconds", type=float, default=90.0)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    random.seed(6)
+    receiver = Receiver()
+    receiver.handle("/transporter", healthy)
+    receiver.handle("/legacy", flaky)
+    with tempfile.TemporaryDirectory() as tmp, deployment("sqlite", Path(tmp)) as herald:
+        api = herald.api
+        app = api.create_application("Acme Bot")
+        api.install(app["id"], ACCOUNT, max_retries=3)
+        api.install(app["id"], "globex")
+        cred = api.expect(
+            201,
+            "POST",
+            f"/v1/accounts/{ACCOUNT}/credentials",
+            json={"name": "transporter signing key", "scheme": "lp-signature"},
+        )
+        api.account_subscription(
+            ACCOUNT,
+            receiver.url("/transporter"),
+            DT_TYPES,
+            name="Data Transporter → warehouse",
+            profile="liveperson-data",
+            credential_id=cred["id"],
+        )
+        api.account_subscription(
+            ACCOUNT, receiver.url("/legacy"), ["order.created"], name="Legacy order hook", max_retries=2
+        )
+        samples = {t: api.expect(200, "GET", f"/v1/event-types/{t}")["sample"] for t in DT_TYPES}
+        deadline = time.monotonic() + args.seed_seconds
+        n = 0
+        while time.monotonic() < deadline:
+            t = DT_TYPES[n % len(DT_TYPES)]
+            api.publish(
+                ACCOUNT,
+                {"type": t, "data": samples[t]},
+                {"type": "order.created", "data": {"order": n, "total": round(random.uniform(5, 90), 2)}},
+            )
+            n += 1
+            time.sleep(random.uniform(0.4, 1.2))
+        time.sleep(3)  # let the last retries land
+
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+            base = herald.base_url
+
+            def shot(name: str, url: str | None = None, full_page: bool = True) -> None:
+                if url:
+                    page.goto(base + url)
+                page.screenshot(path=str(args.out / f"{name}.png"), full_page=full_page)
+                print("saved", args.out / f"{name}.png")
+
+            shot("sign-in", "/ui/sign-in")
+            page.fill("#token", personal_token(api, ACCOUNT))
+            page.click("button[type=submit]")
+            page.wait_for_url("**/subscriptions")
+            shot("subscriptions")
+            page.goto(base + f"/ui/a/{ACCOUNT}/credentials")
+            page.fill("#cred-name", "bearer for staging")
+            page.select_option("#scheme", "bearer")
+            page.click("text=Generate key")
+            shot("credentials-generated")
+            page.goto(base + f"/ui/a/{ACCOUNT}/subscriptions/new")
+            page.fill("#name", "Data Transporter → analytics")
+            page.fill("#url", "https://analytics.example.com/liveperson")
+            page.select_option("#credential_id", label="transporter signing key (lp-signature)")
+            page.select_option("#event_types", ["AgentStateChangedEvent", "MessageAgentEvent"])
+            shot("data-transporter-form")
+            shot("deliveries", f"/ui/a/{ACCOUNT}/deliveries", full_page=False)
+            failed = api.deliveries(ACCOUNT, status="dead") or api.deliveries(ACCOUNT)
+            shot("delivery", f"/ui/a/{ACCOUNT}/deliveries/{failed[0]['id']}")
+            shot("health", f"/ui/a/{ACCOUNT}/health?window=10m")
+            shot("event-types", f"/ui/a/{ACCOUNT}/event-types", full_page=False)
+            shot("event-type", f"/ui/a/{ACCOUNT}/event-types/AgentStateChangedEvent")
+            page.click("text=Sign out")
+            page.fill("#token", herald.token)
+            page.click("button[type=submit]")
+            shot("applications", "/ui/applications")
+            browser.close()
+    receiver.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""The delivery log (filters, attempts with their requests and responses, resend) and endpoint health."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from herald.api.errors import ApiError
+from herald.domain.models import ClaimedDelivery, DeliveryStatus, Endpoint
+from herald.domain.profiles import PROFILES
+from herald.domain.scopes import CONFIGURATION_RW, DELIVERIES_READ, DELIVERIES_RW, STATE_RO
+from herald.domain.signing import generate_whsec
+from herald.store import deliveries as delivery_store
+from herald.store import ui as ui_store
+from herald.store.deliveries import DeliveryFilter
+from herald.ui.charts import Series, line_chart
+from herald.ui.web import PREFIX, Ctx, CurrentUser, User, checked_form, redirect, render
+
+router = APIRouter()
+
+AccountId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")]
+ObjectId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
+Filter = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")]
+
+PAGE_SIZE = 50
+WINDOWS = {"10m": 600, "1h": 3600, "6h": 6 * 3600, "24h": 86_400, "7d": 7 * 86_400}
+BUCKETS = 24
+
+
+async def _reader(user: User, account_id: str) -> None:
+    await user.principal.require_account(account_id)
+    user.principal.require(DELIVERIES_READ)
+
+
+def _when(raw: str | None, field: str) -> float | None:
+    """A datetime-local value (read as UTC) or an ISO 8601 time → epoch seconds."""
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(422, f"{field}: not a date and time") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+@router.get("/a/{account_id}/deliveries", include_in_schema=False)
+async def deliveries(
+    request: Request,
+    account_id: AccountId,
+    ctx: Ctx,
+    user: CurrentUser,
+    subscription_id: Filter = None,
+    event_type: Filter = None,
+    event_id: Filter = None,
+    status: Filter = None,
+    since: Filter = None,
+    until: Filter = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Response:
+    await _reader(user, account_id)
+    try:
+        wanted = DeliveryStatus(status) if status else None
+    except ValueError:
+        raise ApiError(422, f"status: one of {', '.join(s.value for s in DeliveryStatus)}") from None
+    flt = DeliveryFilter(
+        subscription_id=subscription_id or None,
+        status=wanted,
+        event_type=event_type or None,
+        event_id=event_id or None,
+        since=_when(since, "since"),
+        until=_when(until, "until"),
+    )
+    rows, next_cursor = await delivery_store.list_deliveries(ctx.db, account_id, flt, PAGE_SIZE, cursor)
+    subs = await ui_store.subscriptions_by_id(ctx.db, account_id)
+    query = {
+        "subscription_id": subscription_id or "",
+        "event_type": event_type or "",
+        "event_id": event_id or "",
+        "status": status or "",
+        "since": since or "",
+        "until": until or "",
+    }
+    return render(
+        request,
+        user,
+        "deliveries.html",
+        account_id=account_id,
+        deliveries=rows,
+        next_cursor=next_cursor,
+        query=query,
+        statuses=[s.value for s in DeliveryStatus],
+        subscriptions=subs,
+        event_types=sorted({t for sub in subs.values() for t in sub["event_types"] if "*" not in t}),
+        can_resend=user.principal.has(DELIVERIES_RW),
+    )
+
+
+def sent_body(delivery: dict[str, Any], subscription: dict[str, Any] | None) -> str | None:
+    """The body Herald sends for this delivery, rendered again from the stored event by the subscription's
+    profile (it is the same bytes every attempt: only headers change). None when that is impossible."""
+    event = delivery.get("event")
+    if event is None or subscription is None:
+        return None
+    profile = PROFILES.get(subscription["profile"])
+    if profile is None:
+        return None
+    claimed = ClaimedDelivery(
+        seq=0,
+        delivery_id=delivery["id"],
+        account_id=delivery["account_id"],
+        subscription_id=delivery["subscription_id"],
+        event_id=delivery["event_id"],
+        event_type=delivery["event_type"],
+        event_timestamp=float(event["timestamp"]),
+        event_data=orjson.dumps(event["data"]),
+        attempts=0,
+        lease=0,
+        max_retries=None,
+        retention_time=None,
+        manual=False,
+        created_at=delivery["created_at"],
+    )
+    # A throw-away secret: only the body is kept, and it does not depend on the secret.
+    endpoint = Endpoint(subscription["id"], subscription["url"], profile.name, generate_whsec(), None)
+    try:
+        return profile.render(claimed, endpoint, int(time.time())).body.decode()
+    except Exception:
+        return None
+
+
+@router.get("/a/{account_id}/deliveries/{delivery_id}", include_in_schema=False)
+async def delivery_detail(
+    request: Request, account_id: AccountId, delivery_id: ObjectId, ctx: Ctx, user: CurrentUser
+) -> Response:
+    await _reader(user, account_id)
+    delivery = await delivery_store.get_delivery(ctx.db, account_id, delivery_id)
+    subs = await ui_store.subscriptions_by_id(ctx.db, account_id, [delivery["subscription_id"]])
+    sub = subs.get(delivery["subscription_id"])
+    return render(
+        request,
+        user,
+        "delivery.html",
+        account_id=account_id,
+        d=delivery,
+        sub=sub,
+        body=sent_body(delivery, sub),
+        can_resend=user.principal.has(DELIVERIES_RW),
+    )
+
+
+@router.post("/a/{account_id}/deliveries/{delivery_id}/resend", include_in_schema=False)
+async def resend(
+    request: Request, account_id: AccountId, delivery_id: ObjectId, ctx: Ctx, user: CurrentUser
+) -> Response:
+    """Resend, exactly like POST /v1/accounts/{id}/deliveries/{id}/resend."""
+    await checked_form(request, user)
+    await user.principal.require_account(account_id)
+    user.principal.require(DELIVERIES_RW)
+    await delivery_store.resend(ctx.db, account_id, delivery_id)
+    ctx.notify_published()
+    return redirect(f"{PREFIX}/a/{account_id}/deliveries/{delivery_id}")
+
+
+# ----------------------------------------------------------------------------------- health
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _charts(health: ui_store.EndpointHealth) -> dict[str, str]:
+    starts = [b.start for b in health.buckets]
+    rate = [None if b.success_rate is None else 100 * b.success_rate for b in health.buckets]
+    return {
+        "success": line_chart("Success rate", starts, [Series("success %", rate, "s-ok")], "%", y_max=100.0),
+        "latency": line_chart(
+            "Latency percentiles",
+            starts,
+            [
+                Series("p50", [b.percentile(50) for b in health.buckets], "s-p50"),
+                Series("p95", [b.percentile(95) for b in health.buckets], "s-p95"),
+                Series("p99", [b.percentile(99) for b in health.buckets], "s-p99"),
+            ],
+            "ms",
+        ),
+    }
+
+
+def _state(sub: dict[str, Any], installs: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """Whether deliveries flow to the subscription, and if not, why."""
+    if not sub["enabled"]:
+        return "disabled", "disabled on the subscription (enable it on its page)"
+    install = installs.get(sub["application_id"]) if sub["application_id"] else None
+    if install is not None and not install["enabled"]:
+        return "disabled", f"the installation of application {sub['application_id']} is disabled"
+    return "enabled", ""
+
+
+@router.get("/a/{account_id}/health", include_in_schema=False)
+async def health(
+    request: Request,
+    account_id: AccountId,
+    ctx: Ctx,
+    user: CurrentUser,
+    window: Annotated[str, Query(pattern="^(10m|1h|6h|24h|7d)$")] = "24h",
+) -> Response:
+    await _reader(user, account_id)
+    user.principal.require_any(STATE_RO, CONFIGURATION_RW)
+    until = time.time()
+    since = until - WINDOWS[window]
+    stats = await ui_store.endpoint_health(ctx.db, account_id, since, until, BUCKETS)
+    installations = await ui_store.account_installations(ctx.db, account_id)
+    by_app = {i["application_id"]: i for i in installations}
+    subs = await ui_store.subscriptions_by_id(ctx.db, account_id)
+    rows = []
+    for sub_id in [*subs, *(s for s in stats if s not in subs)]:
+        sub = subs.get(sub_id)
+        h = stats.get(sub_id)
+        state, why = _state(sub, by_app) if sub else ("deleted", "the subscription no longer exists")
+        rows.append(
+            {
+                "id": sub_id,
+                "sub": sub,
+                "state": state,
+                "why": why,
+                "attempts": h.total if h else 0,
+                "success_rate": h.success_rate if h else None,
+                "p50": _ms(h.percentile(50)) if h else None,
+                "p95": _ms(h.percentile(95)) if h else None,
+                "p99": _ms(h.percentile(99)) if h else None,
+                "charts": _charts(h) if h else None,
+            }
+        )
+    return render(
+        request,
+        user,
+        "health.html",
+        account_id=account_id,
+        rows=rows,
+        installations=installations,
+        window=window,
+        windows=list(WINDOWS),
+    )
