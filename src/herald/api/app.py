@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from herald import __version__
 from herald.api import errors
 from herald.api.authstate import auth_state
+from herald.api.compat import livechat
 from herald.api.context import AppContext
 from herald.api.limits import BodySizeLimit
 from herald.api.routers import (
@@ -80,6 +81,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         health.router,
         oauth.router,
         tokens.router,
+        livechat.router,
     ):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)

@@ -76,6 +76,9 @@ subscriptions = Table(
     # mapped certificate directly.
     Column("mtls_via_gateway", Boolean, nullable=False, default=False, server_default="0"),
     Column("filter", JSON),  # payload filter over the event data (herald.domain.filters); null = all
+    # A LiveChat webhook (register_webhook): {"version","type","owner_client_id","filters",
+    # "additional_data"}; null for every other subscription.
+    Column("livechat", JSON),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
@@ -145,6 +148,8 @@ events = Table(
     Column("data", Text, nullable=False),  # JSON exactly as published (re-encoded once, compactly)
     Column("ordering_key", String(255)),
     Column("created_at", Float, nullable=False),
+    # LiveChat actions: what additional_data is rendered from (herald.domain.livechat.EventContext).
+    Column("context", Text),
     PrimaryKeyConstraint("account_id", "id", name="pk_events"),
 )
 
@@ -216,4 +221,18 @@ custom_event_types = Table(
     Column("description", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     UniqueConstraint("name", "version", name="uq_custom_event_types_name_version"),
+)
+
+# --- livechat ---
+
+# LiveChat's "webhooks enabled for a license": per application and account, kept apart from the
+# installation so that it survives an uninstall and reinstall (disable_license_webhooks stays disabled).
+livechat_license_webhooks = Table(
+    "livechat_license_webhooks",
+    metadata,
+    Column("application_id", String(40), ForeignKey("applications.id"), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    PrimaryKeyConstraint("application_id", "account_id", name="pk_livechat_license_webhooks"),
 )
