@@ -77,9 +77,17 @@ class Setup:
         self.installation = self.api.install(self.app["id"], self.license)
         self.token = oauth_token(herald, self.app, account_id=self.license, **token_params)
 
-    def register(self, receiver_url: str, action: str = "incoming_chat", version: str = "v3.3", **extra: Any) -> str:
-        body = {"url": receiver_url, "action": action, "secret_key": unique("sk"),
-                "owner_client_id": self.client_id, "type": "license", **extra}  # fmt: skip
+    def register(
+        self, receiver_url: str, action: str = "incoming_chat", version: str = "v3.3", **extra: Any
+    ) -> str:
+        body = {
+            "url": receiver_url,
+            "action": action,
+            "secret_key": unique("sk"),
+            "owner_client_id": self.client_id,
+            "type": "license",
+            **extra,
+        }
         return str(ok(call(self.herald, "register_webhook", body, token=self.token, version=version))["id"])
 
     def enable(self) -> None:
@@ -103,8 +111,11 @@ def incoming_chat(*users: dict[str, Any], properties: dict[str, Any] | None = No
 
 
 def incoming_event(author: str) -> dict[str, Any]:
-    return {"chat_id": CHAT_ID, "thread_id": THREAD_ID,
-            "event": {"id": unique("ev"), "type": "message", "text": "hi", "author_id": author}}  # fmt: skip
+    return {
+        "chat_id": CHAT_ID,
+        "thread_id": THREAD_ID,
+        "event": {"id": unique("ev"), "type": "message", "text": "hi", "author_id": author},
+    }
 
 
 # --------------------------------------------------------------------------------- the seed's curl calls
@@ -151,39 +162,57 @@ def run_curl(args: list[str]) -> tuple[int, Any]:
 def test_seed_curl_calls_register_enable_and_deliver(herald: Herald, receiver: Receiver) -> None:
     # One application per deployment may hold the tutorial's client id.
     existing = [
-        a for a in herald.api.expect(200, "GET", "/v1/applications", params={"limit": 250})["data"]
+        a
+        for a in herald.api.expect(200, "GET", "/v1/applications", params={"limit": 250})["data"]
         if a["client_id"] == "asXdesldiAJSq9padj"
-    ]  # fmt: skip
+    ]
     if existing:
         pytest.skip("the tutorial's client id is taken in this deployment (test re-run)")
     s = Setup(herald, client_id="asXdesldiAJSq9padj")
     path = receiver.new_path("lc-seed")
     base = f"{herald.base_url}/v3.3/configuration/action"
 
-    status, out = run_curl(seed_command(SEED_REGISTER, f"{base}/register_webhook", s.token, receiver.url(path)))
+    status, out = run_curl(
+        seed_command(SEED_REGISTER, f"{base}/register_webhook", s.token, receiver.url(path))
+    )
     assert status == 200 and set(out) == {"id"}, out
     webhook_id = out["id"]
     status, out = run_curl(seed_command(SEED_ENABLE, f"{base}/enable_license_webhooks", s.token))
     assert (status, out) == (200, {})
 
     listed = ok(call(herald, "list_webhooks", {"owner_client_id": "asXdesldiAJSq9padj"}, token=s.token))
-    assert listed == [{"id": webhook_id, "url": receiver.url(path), "description": "Webhook informing about new chats",
-                       "action": "incoming_chat", "filters": {}, "owner_client_id": "asXdesldiAJSq9padj",
-                       "type": "license"}]  # fmt: skip
+    assert listed == [
+        {
+            "id": webhook_id,
+            "url": receiver.url(path),
+            "description": "Webhook informing about new chats",
+            "action": "incoming_chat",
+            "filters": {},
+            "owner_client_id": "asXdesldiAJSq9padj",
+            "type": "license",
+        }
+    ]
 
     data = incoming_chat(properties={"routing": {"idle": False}})
     event_id = s.publish("incoming_chat", data)
     (got,) = receiver.wait_for(path, 1)
     assert got.body == (
         b'{"webhook_id":"' + webhook_id.encode() + b'","secret_key":"laudla991lamda0pnoaa0",'
-        b'"action":"incoming_chat","license_id":' + s.license.encode() + b',"payload":'
-        + orjson.dumps(data) + b',"additional_data":{}}'
+        b'"action":"incoming_chat","license_id":'
+        + s.license.encode()
+        + b',"payload":'
+        + orjson.dumps(data)
+        + b',"additional_data":{}}'
     )
     delivery = s.api.settled(s.license, event_id=event_id)
     # No signature header: the secret travels in the body.
     assert {k for k, _ in got.raw_headers} == {
-        "Host", "Content-Type", "User-Agent", "x-herald-delivery-id", "Content-Length"
-    }  # fmt: skip
+        "Host",
+        "Content-Type",
+        "User-Agent",
+        "x-herald-delivery-id",
+        "Content-Length",
+    }
     assert got.headers["content-type"] == "application/json"
     assert got.headers["x-herald-delivery-id"] == delivery["id"]
     assert got.headers["user-agent"].startswith("Herald/")
@@ -206,20 +235,33 @@ def test_envelope_additional_data_and_v34_organization_id(herald: Herald, receiv
     secret33 = got33.json()["secret_key"]
     assert got33.body == (
         b'{"webhook_id":"' + hook33.encode() + b'","secret_key":"' + secret33.encode() + b'",'
-        b'"action":"incoming_chat","license_id":' + s.license.encode() + b',"payload":' + orjson.dumps(data)
+        b'"action":"incoming_chat","license_id":'
+        + s.license.encode()
+        + b',"payload":'
+        + orjson.dumps(data)
         + b',"additional_data":{"chat_properties":{"routing":{"idle":false}},'
         b'"chat_presence_user_ids":["' + CUSTOMER["id"].encode() + b'","agent@example.com"]}}'
     )
     body34 = got34.json()
-    assert list(body34) == ["webhook_id", "secret_key", "action", "organization_id", "payload", "additional_data"]
+    assert list(body34) == [
+        "webhook_id",
+        "secret_key",
+        "action",
+        "organization_id",
+        "payload",
+        "additional_data",
+    ]
     assert body34["organization_id"] == s.license and body34["webhook_id"] == hook34
     assert body34["additional_data"] == {"chat_presence_user_ids": [CUSTOMER["id"], "agent@example.com"]}
 
     # An action whose payload holds no chat: the producer's context supplies additional_data.
     path_ev = receiver.new_path("lc-ev")
     s.register(receiver.url(path_ev), action="incoming_event", additional_data=wanted)
-    s.publish("incoming_event", incoming_event(AGENT["id"]),
-              context={"chat_users": [AGENT], "chat_properties": {"source": {"type": "api"}}})  # fmt: skip
+    s.publish(
+        "incoming_event",
+        incoming_event(AGENT["id"]),
+        context={"chat_users": [AGENT], "chat_properties": {"source": {"type": "api"}}},
+    )
     (got_ev,) = receiver.wait_for(path_ev, 1)
     assert got_ev.json()["additional_data"] == {
         "chat_properties": {"source": {"type": "api"}},
@@ -251,7 +293,9 @@ def test_license_state_decides_delivery(herald: Herald, receiver: Receiver) -> N
     assert s.delivered_to(s.publish("incoming_chat", incoming_chat())) == set()  # registered, not enabled
 
     s.enable()
-    assert ok(call(herald, "get_license_webhooks_state", None, token=s.token)) == {"license_webhooks_enabled": True}
+    assert ok(call(herald, "get_license_webhooks_state", None, token=s.token)) == {
+        "license_webhooks_enabled": True
+    }
     first = s.publish("incoming_chat", incoming_chat())
     assert s.delivered_to(first) == {hook}
 
@@ -262,7 +306,9 @@ def test_license_state_decides_delivery(herald: Herald, receiver: Receiver) -> N
     s.api.expect(204, "DELETE", f"/v1/applications/{s.app['id']}/installations/{s.installation['id']}")
     s.api.install(s.app["id"], s.license)
     token = oauth_token(herald, s.app, account_id=s.license)
-    assert ok(call(herald, "get_license_webhooks_state", {}, token=token)) == {"license_webhooks_enabled": False}
+    assert ok(call(herald, "get_license_webhooks_state", {}, token=token)) == {
+        "license_webhooks_enabled": False
+    }
     assert s.delivered_to(s.publish("incoming_chat", incoming_chat())) == set()
 
     # A personal access token of the license, sent as Basic base64(account:token), with owner_client_id.
@@ -287,11 +333,13 @@ def test_filters_decide_delivery(herald: Herald, receiver: Receiver) -> None:
     url = receiver.url(receiver.new_path("lc-filters"))
     customer_only = s.register(url, "incoming_event", filters={"author_type": "customer"})
     agent_only = s.register(url, "incoming_event", filters={"author_type": "agent"})
-    with_agent = s.register(url, "incoming_event",
-                            filters={"chat_presence": {"user_ids": {"values": [AGENT["id"]]}}})  # fmt: skip
+    with_agent = s.register(
+        url, "incoming_event", filters={"chat_presence": {"user_ids": {"values": [AGENT["id"]]}}}
+    )
     mine = s.register(url, "incoming_chat", filters={"only_my_chats": True})
-    without_agent = s.register(url, "incoming_chat",
-                               filters={"chat_presence": {"user_ids": {"exclude_values": [AGENT["id"]]}}})  # fmt: skip
+    without_agent = s.register(
+        url, "incoming_chat", filters={"chat_presence": {"user_ids": {"exclude_values": [AGENT["id"]]}}}
+    )
     my_bots = s.register(url, "incoming_chat", filters={"chat_presence": {"my_bots": True}})
     others = s.register(url, "chat_deactivated", version="v3.4", filters={"source_type": ["other_clients"]})
     system = s.register(url, "chat_deactivated", version="v3.4", filters={"source_type": ["system"]})
@@ -301,10 +349,12 @@ def test_filters_decide_delivery(herald: Herald, receiver: Receiver) -> None:
     # author_type: from the event's author among the chat users (given in context for incoming_event).
     users = {"chat_users": [CUSTOMER, AGENT]}
     assert s.delivered_to(s.publish("incoming_event", incoming_event(CUSTOMER["id"]), context=users)) == {
-        customer_only, with_agent
+        customer_only,
+        with_agent,
     }
     assert s.delivered_to(s.publish("incoming_event", incoming_event(AGENT["id"]), context=users)) == {
-        agent_only, with_agent
+        agent_only,
+        with_agent,
     }
     assert s.delivered_to(
         s.publish("incoming_event", incoming_event(CUSTOMER["id"]), context={"chat_users": [CUSTOMER]})
@@ -321,17 +371,25 @@ def test_filters_decide_delivery(herald: Herald, receiver: Receiver) -> None:
 
     # source_type (v3.4): another client, or the system.
     closed = {"chat_id": CHAT_ID, "thread_id": THREAD_ID, "user_id": AGENT["id"]}
-    assert s.delivered_to(s.publish("chat_deactivated", closed, context={"source_client_id": "other"})) == {others}
+    assert s.delivered_to(s.publish("chat_deactivated", closed, context={"source_client_id": "other"})) == {
+        others
+    }
     assert s.delivered_to(s.publish("chat_deactivated", closed)) == {system}
-    assert s.delivered_to(s.publish("chat_deactivated", closed, context={"source_client_id": s.client_id})) == set()
+    assert (
+        s.delivered_to(s.publish("chat_deactivated", closed, context={"source_client_id": s.client_id}))
+        == set()
+    )
 
     # agent_ids on agent_deleted.
     assert s.delivered_to(s.publish("agent_deleted", {"agent_id": AGENT["id"]})) == {gone_agent}
     assert s.delivered_to(s.publish("agent_deleted", {"agent_id": "someone@example.com"})) == set()
 
     # A context on an event that is not a LiveChat action is refused.
-    resp = s.api.request("POST", f"/v1/accounts/{s.license}/events",
-                         json={"type": "order.created", "data": {}, "context": {"author_type": "agent"}})  # fmt: skip
+    resp = s.api.request(
+        "POST",
+        f"/v1/accounts/{s.license}/events",
+        json={"type": "order.created", "data": {}, "context": {"author_type": "agent"}},
+    )
     assert assert_error(resp, 422, "validation")["data"]["field"] == "context"
 
 
@@ -342,30 +400,54 @@ def test_register_list_unregister(herald: Herald, receiver: Receiver) -> None:
     s, other = Setup(herald), Setup(herald)
     url = receiver.url(receiver.new_path("lc-reg"))
     ids = [s.register(url, description="d", filters={"only_my_chats": True}) for _ in range(3)]
-    base = {"url": url, "action": "incoming_chat", "secret_key": "k", "owner_client_id": s.client_id,
-            "type": "license"}  # fmt: skip
+    base = {
+        "url": url,
+        "action": "incoming_chat",
+        "secret_key": "k",
+        "owner_client_id": s.client_id,
+        "type": "license",
+    }
     limited = assert_error(call(herald, "register_webhook", base, token=s.token), 409, "limit_reached")
     assert limited["message"] == "Limit reached"
     s.register(url, "incoming_event")  # another action
 
     listed = ok(call(herald, "list_webhooks", {"owner_client_id": s.client_id}, token=s.token))
     assert [w["id"] for w in listed[:3]] == ids and len(listed) == 4
-    assert listed[0] == {"id": ids[0], "url": url, "description": "d", "action": "incoming_chat",
-                         "filters": {"only_my_chats": True}, "owner_client_id": s.client_id, "type": "license"}  # fmt: skip
+    assert listed[0] == {
+        "id": ids[0],
+        "url": url,
+        "description": "d",
+        "action": "incoming_chat",
+        "filters": {"only_my_chats": True},
+        "owner_client_id": s.client_id,
+        "type": "license",
+    }
     assert "secret_key" not in str(listed)
 
     unregister = {"id": ids[0], "owner_client_id": s.client_id}
-    assert_error(call(herald, "unregister_webhook", {"id": ids[0], "owner_client_id": other.client_id},
-                      token=other.token), 404, "not_found")  # fmt: skip
+    assert_error(
+        call(
+            herald,
+            "unregister_webhook",
+            {"id": ids[0], "owner_client_id": other.client_id},
+            token=other.token,
+        ),
+        404,
+        "not_found",
+    )
     assert ok(call(herald, "unregister_webhook", unregister, token=s.token)) == {}
     assert_error(call(herald, "unregister_webhook", unregister, token=s.token), 404, "not_found")
-    assert ids[0] not in {w["id"] for w in ok(call(herald, "list_webhooks", {"owner_client_id": s.client_id},
-                                                    token=s.token))}  # fmt: skip
+    assert ids[0] not in {
+        w["id"] for w in ok(call(herald, "list_webhooks", {"owner_client_id": s.client_id}, token=s.token))
+    }
     ok(call(herald, "register_webhook", base, token=s.token))  # room again
 
     # Errors each method returns.
-    for method, body in [("register_webhook", base), ("list_webhooks", {"owner_client_id": s.client_id}),
-                         ("unregister_webhook", unregister)]:  # fmt: skip
+    for method, body in [
+        ("register_webhook", base),
+        ("list_webhooks", {"owner_client_id": s.client_id}),
+        ("unregister_webhook", unregister),
+    ]:
         assert_error(call(herald, method, body), 401, "authentication")
         assert_error(call(herald, method, body, token="hoat_not-a-token"), 401, "authentication")
         # Another client's id is not found (nothing leaks); a personal access token may not manage them.
@@ -387,36 +469,47 @@ def test_register_list_unregister(herald: Herald, receiver: Receiver) -> None:
         ({**base, "action": "nope"}, "action"),
         ({**base, "url": "ftp://example.com"}, "url"),
         ({**base, "filters": {"author_type": "customer"}}, "filters.author_type"),
-        ({**base, "filters": {"chat_presence": {"user_ids": {"values": ["a"], "exclude_values": ["b"]}}}},
-         "filters.chat_presence.user_ids"),
+        (
+            {**base, "filters": {"chat_presence": {"user_ids": {"values": ["a"], "exclude_values": ["b"]}}}},
+            "filters.chat_presence.user_ids",
+        ),
         ({**base, "filters": {"source_type": ["system"]}}, "filters.source_type"),  # v3.3 has no source_type
         ({**base, "action": "agent_deleted", "additional_data": ["chat_properties"]}, "additional_data"),
         ({**base, "action": "incoming_customer", "additional_data": ["chat_properties"]}, "additional_data"),
         ({k: v for k, v in base.items() if k != "secret_key"}, "secret_key"),
-    ]  # fmt: skip
+    ]
     for body, field in invalid:
         error = assert_error(call(herald, "register_webhook", body, token=s.token), 422, "validation")
         assert error["data"]["field"] == field, (body, error)
-    resp = httpx.post(f"{herald.base_url}/v3.3/configuration/action/register_webhook", content=b"{not json",
-                      headers={"authorization": f"Bearer {s.token}", "content-type": "application/json"})  # fmt: skip
+    resp = httpx.post(
+        f"{herald.base_url}/v3.3/configuration/action/register_webhook",
+        content=b"{not json",
+        headers={"authorization": f"Bearer {s.token}", "content-type": "application/json"},
+    )
     assert_error(resp, 422, "validation")
 
 
 def test_list_webhook_names_and_unknown_paths(herald: Herald) -> None:
     s = Setup(herald)
     names = ok(call(herald, "list_webhook_names", {}, token=s.token))
-    assert {"action": "incoming_chat", "filters": ["chat_presence", "only_my_chats"],
-            "additional_data": ["chat_properties", "chat_presence_user_ids"]} in names  # fmt: skip
+    assert {
+        "action": "incoming_chat",
+        "filters": ["chat_presence", "only_my_chats"],
+        "additional_data": ["chat_properties", "chat_presence_user_ids"],
+    } in names
     assert "source_type" not in str(names)
     v34 = ok(call(herald, "list_webhook_names", {"version": "3.4"}, token=s.token))
     assert "source_type" in next(n for n in v34 if n["action"] == "incoming_chat")["filters"]
     assert ok(call(herald, "list_webhook_names", None, token=s.token, version="v3.5")) == v34
-    error = assert_error(call(herald, "list_webhook_names", {"version": "2.0"}, token=s.token), 400,
-                         "unsupported_version")  # fmt: skip
+    error = assert_error(
+        call(herald, "list_webhook_names", {"version": "2.0"}, token=s.token), 400, "unsupported_version"
+    )
     assert error["data"]["field"] == "version"
     assert_error(call(herald, "list_webhook_names", {}), 401, "authentication")
 
-    assert_error(call(herald, "register_webhook", {}, token=s.token, version="v3.2"), 400, "unsupported_version")
+    assert_error(
+        call(herald, "register_webhook", {}, token=s.token, version="v3.2"), 400, "unsupported_version"
+    )
     assert_error(call(herald, "no_such_method", {}, token=s.token), 404, "not_found")
 
 
@@ -427,10 +520,13 @@ def test_license_state_methods_errors(herald: Herald) -> None:
         assert_error(call(herald, method, {}), 401, "authentication")
         assert_error(call(herald, method, {}, basic=("not-" + s.license, pat)), 401, "authentication")
         # A Bearer token: the token's client is used; an explicit owner_client_id is refused.
-        error = assert_error(call(herald, method, {"owner_client_id": s.client_id}, token=s.token), 422,
-                             "validation")  # fmt: skip
+        error = assert_error(
+            call(herald, method, {"owner_client_id": s.client_id}, token=s.token), 422, "validation"
+        )
         assert error["data"]["field"] == "owner_client_id"
-        assert_error(call(herald, method, {"owner_client_id": other.client_id}, token=s.token), 404, "not_found")
+        assert_error(
+            call(herald, method, {"owner_client_id": other.client_id}, token=s.token), 404, "not_found"
+        )
         # A token bound to no license, and the admin token, name no license.
         assert_error(call(herald, method, {}, token=oauth_token(herald, s.app)), 403, "authorization")
         assert_error(call(herald, method, {}, token=herald.token), 403, "authorization")
@@ -441,7 +537,9 @@ def test_license_state_methods_errors(herald: Herald) -> None:
         assert_error(call(herald, method, not_installed, basic=(s.license, pat)), 404, "not_found")
     # Scopes: reading needs webhooks.state:ro, switching webhooks.state:rw.
     reader = oauth_token(herald, s.app, account_id=s.license, scope="webhooks.state:ro")
-    assert ok(call(herald, "get_license_webhooks_state", {}, token=reader)) == {"license_webhooks_enabled": False}
+    assert ok(call(herald, "get_license_webhooks_state", {}, token=reader)) == {
+        "license_webhooks_enabled": False
+    }
     error = assert_error(call(herald, "enable_license_webhooks", {}, token=reader), 403, "authorization")
     assert error["data"] == {"scope": "webhooks.state:rw"}
     publisher = oauth_token(herald, s.app, account_id=s.license, scope="events:publish")

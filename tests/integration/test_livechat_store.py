@@ -36,14 +36,21 @@ async def register(
         action=action,
         secret_key="s3cret",
         description=None,
-        options={"version": "v3.3", "type": "license", "owner_client_id": app["client_id"], "filters": {},
-                 "additional_data": [], **options},
-    )  # fmt: skip
+        options={
+            "version": "v3.3",
+            "type": "license",
+            "owner_client_id": app["client_id"],
+            "filters": {},
+            "additional_data": [],
+            **options,
+        },
+    )
 
 
 def chat_event(event_id: str, **extra: Any) -> NewEvent:
-    return NewEvent(id=event_id, type="incoming_chat", timestamp=1.0, data=orjson.dumps({"chat": CHAT}).decode(),
-                    **extra)  # fmt: skip
+    return NewEvent(
+        id=event_id, type="incoming_chat", timestamp=1.0, data=orjson.dumps({"chat": CHAT}).decode(), **extra
+    )
 
 
 async def delivered_to(kit: Kit, event_id: str) -> set[str]:
@@ -73,7 +80,9 @@ async def test_three_webhooks_per_action_per_client(db: Database, box: SecretBox
     await register(db, box, app)  # room again
 
 
-async def test_license_state_defaults_off_and_survives_reinstall(db: Database, box: SecretBox, kit: Kit) -> None:
+async def test_license_state_defaults_off_and_survives_reinstall(
+    db: Database, box: SecretBox, kit: Kit
+) -> None:
     app = await kit.application()
     installation = await kit.install(app["id"], "104130623")
     assert not await store.license_webhooks_enabled(db, app["id"], "104130623")
@@ -104,8 +113,10 @@ async def test_webhooks_fire_only_where_installed_and_enabled(db: Database, box:
 
     # The event's context is stored with it and claimed with the delivery.
     stored = await kit.one(events, events.c.id == "e2")
-    assert orjson.loads(stored["context"]) == {"chat_properties": {"p": {"k": 1}},
-                                               "chat_presence_user_ids": ["agent@x.com"]}  # fmt: skip
+    assert orjson.loads(stored["context"]) == {
+        "chat_properties": {"p": {"k": 1}},
+        "chat_presence_user_ids": ["agent@x.com"],
+    }
     claimed = [c for c in await queue.claim(db, 10, 30) if c.event_id == "e2"]
     assert claimed and orjson.loads(claimed[0].event_context or b"") == orjson.loads(stored["context"])
 

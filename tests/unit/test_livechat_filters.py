@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from herald.domain import livechat as lc
-from herald.domain.livechat import EventContext, RegistrationError, event_context, matches, validate_registration
+from herald.domain.livechat import (
+    EventContext,
+    RegistrationError,
+    event_context,
+    matches,
+    validate_registration,
+)
 
 OWNER = "my-client"
 AGENT = {"id": "agent@x.com", "type": "agent"}
@@ -28,16 +34,31 @@ def refused(action: str, filters: Any = None, extra: Any = None, version: str = 
 @pytest.mark.parametrize(
     ("action", "filters", "field"),
     [
-        ("incoming_chat", {"author_type": "agent"}, "filters.author_type"),  # only incoming_event/event_updated
+        (
+            "incoming_chat",
+            {"author_type": "agent"},
+            "filters.author_type",
+        ),  # only incoming_event/event_updated
         ("incoming_event", {"author_type": "bot"}, "filters.author_type"),
         ("incoming_chat", {"only_my_chats": "yes"}, "filters.only_my_chats"),
         ("thread_tagged", {"only_my_chats": True}, "filters.only_my_chats"),  # takes no filters
         ("incoming_chat", {"chat_presence": {}}, "filters.chat_presence"),
-        ("incoming_chat", {"chat_presence": {"user_ids": {"values": ["a"], "exclude_values": ["b"]}}},
-         "filters.chat_presence.user_ids"),  # values XOR exclude_values
+        (
+            "incoming_chat",
+            {"chat_presence": {"user_ids": {"values": ["a"], "exclude_values": ["b"]}}},
+            "filters.chat_presence.user_ids",
+        ),  # values XOR exclude_values
         ("incoming_chat", {"chat_presence": {"user_ids": {}}}, "filters.chat_presence.user_ids"),
-        ("incoming_chat", {"chat_presence": {"user_ids": {"values": []}}}, "filters.chat_presence.user_ids.values"),
-        ("incoming_chat", {"chat_presence": {"user_ids": {"values": [1]}}}, "filters.chat_presence.user_ids.values"),
+        (
+            "incoming_chat",
+            {"chat_presence": {"user_ids": {"values": []}}},
+            "filters.chat_presence.user_ids.values",
+        ),
+        (
+            "incoming_chat",
+            {"chat_presence": {"user_ids": {"values": [1]}}},
+            "filters.chat_presence.user_ids.values",
+        ),
         ("incoming_chat", {"chat_presence": {"my_bots": 1}}, "filters.chat_presence.my_bots"),
         ("incoming_chat", {"chat_presence": {"bots": True}}, "filters.chat_presence.bots"),
         ("incoming_chat", {"source_type": ["my_client"]}, "filters.source_type"),  # v3.4+ only
@@ -47,7 +68,7 @@ def refused(action: str, filters: Any = None, extra: Any = None, version: str = 
         ("incoming_chat", [], "filters"),
         ("no_such_action", None, "action"),
     ],
-)  # fmt: skip
+)
 def test_registration_refuses(action: str, filters: Any, field: str) -> None:
     assert refused(action, filters).field == field
 
@@ -55,14 +76,19 @@ def test_registration_refuses(action: str, filters: Any, field: str) -> None:
 def test_registration_accepts_and_normalises() -> None:
     filters, extra = validate_registration(
         "incoming_event",
-        {"author_type": "customer", "only_my_chats": True,
-         "chat_presence": {"user_ids": {"exclude_values": ["a"]}, "my_bots": True}},
+        {
+            "author_type": "customer",
+            "only_my_chats": True,
+            "chat_presence": {"user_ids": {"exclude_values": ["a"]}, "my_bots": True},
+        },
         ["chat_presence_user_ids", "chat_properties"],
         "v3.3",
-    )  # fmt: skip
+    )
     assert filters["chat_presence"] == {"user_ids": {"exclude_values": ["a"]}, "my_bots": True}
     assert extra == ["chat_properties", "chat_presence_user_ids"]
-    filters, _ = validate_registration("incoming_chat", {"source_type": ["system", "my_client"]}, None, "v3.5")
+    filters, _ = validate_registration(
+        "incoming_chat", {"source_type": ["system", "my_client"]}, None, "v3.5"
+    )
     assert filters == {"source_type": ["my_client", "system"]}
     assert validate_registration("agent_deleted", {"agent_ids": {"values": ["a"]}}, None, "v3.3")[0] == {
         "agent_ids": {"values": ["a"]}
@@ -90,7 +116,11 @@ def test_webhook_names_lists_every_action_with_its_filters() -> None:
         "additional_data": ["chat_properties", "chat_presence_user_ids"],
     }
     assert names["incoming_event"]["filters"] == ["author_type", "chat_presence", "only_my_chats"]
-    assert names["agent_deleted"] == {"action": "agent_deleted", "filters": ["agent_ids"], "additional_data": []}
+    assert names["agent_deleted"] == {
+        "action": "agent_deleted",
+        "filters": ["agent_ids"],
+        "additional_data": [],
+    }
     assert "source_type" in {n["action"]: n for n in lc.webhook_names("v3.4")}["incoming_chat"]["filters"]
 
 
@@ -113,7 +143,7 @@ def chat_ctx(*users: dict[str, Any], source: str | None = None) -> EventContext:
         ({"my_bots": True, "user_ids": {"values": ["other"]}}, (MY_BOT,), True),
         ({"my_bots": False}, (CUSTOMER,), True),
     ],
-)  # fmt: skip
+)
 def test_chat_presence(rule: dict[str, Any], users: tuple[dict[str, Any], ...], expected: bool) -> None:
     assert matches({"chat_presence": rule}, OWNER, chat_ctx(*users)) is expected
 
@@ -155,7 +185,10 @@ def test_incoming_chat_context_comes_from_the_payload() -> None:
     payload = {"chat": {"id": "c", "users": [AGENT, CUSTOMER], "properties": {"p": {"k": 1}}}}
     ctx = event_context("incoming_chat", payload, None)
     assert ctx.user_ids() == ["agent@x.com", "cust-1"]
-    assert ctx.stored() == {"chat_properties": {"p": {"k": 1}}, "chat_presence_user_ids": ["agent@x.com", "cust-1"]}
+    assert ctx.stored() == {
+        "chat_properties": {"p": {"k": 1}},
+        "chat_presence_user_ids": ["agent@x.com", "cust-1"],
+    }
     # What the producer gives wins over the payload.
     given = event_context("incoming_chat", payload, {"chat_users": [CUSTOMER], "chat_properties": {}})
     assert given.stored() == {"chat_properties": {}, "chat_presence_user_ids": ["cust-1"]}

@@ -17,9 +17,14 @@ PAYLOAD = b'{"chat":{"id":"PJ0MRSHTDG","users":[],"properties":{}}}'
 
 def endpoint(version: str = "v3.3", additional: tuple[str, ...] = ()) -> Endpoint:
     return Endpoint(
-        "sub_lc1", "https://example.com/hook", "livechat", "laudla991lamda0pnoaa0", None,
-        livechat_version=version, additional_data=additional,
-    )  # fmt: skip
+        "sub_lc1",
+        "https://example.com/hook",
+        "livechat",
+        "laudla991lamda0pnoaa0",
+        None,
+        livechat_version=version,
+        additional_data=additional,
+    )
 
 
 def test_body_is_the_livechat_envelope_byte_for_byte(make_claimed: MakeClaimed) -> None:
@@ -48,7 +53,14 @@ def test_license_id_stays_a_string_when_the_account_is_not_numeric(make_claimed:
 def test_v34_names_it_organization_id(make_claimed: MakeClaimed) -> None:
     request = LiveChatProfile().render(make_claimed(account_id="104130623"), endpoint("v3.4"), 0)
     body = orjson.loads(request.body)
-    assert list(body) == ["webhook_id", "secret_key", "action", "organization_id", "payload", "additional_data"]
+    assert list(body) == [
+        "webhook_id",
+        "secret_key",
+        "action",
+        "organization_id",
+        "payload",
+        "additional_data",
+    ]
     assert body["organization_id"] == "104130623"
 
 
@@ -62,7 +74,10 @@ def test_additional_data_is_rendered_from_the_event_context(make_claimed: MakeCl
     }
     # Asked for but unknown: empty values, never missing keys.
     request = LiveChatProfile().render(make_claimed(), endpoint(additional=wanted), 0)
-    assert orjson.loads(request.body)["additional_data"] == {"chat_properties": {}, "chat_presence_user_ids": []}
+    assert orjson.loads(request.body)["additional_data"] == {
+        "chat_properties": {},
+        "chat_presence_user_ids": [],
+    }
     # Only what was asked for.
     request = LiveChatProfile().render(make_claimed(event_context=ctx), endpoint(additional=wanted[1:]), 0)
     assert orjson.loads(request.body)["additional_data"] == {"chat_presence_user_ids": ["a"]}
