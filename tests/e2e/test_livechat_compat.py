@@ -549,8 +549,15 @@ def test_license_state_methods_errors(herald: Herald) -> None:
 def test_every_method_of_every_version_is_documented_and_authenticated(herald: Herald) -> None:
     """So the cross-tenant walk in test_auth.py reaches each of them."""
     spec = httpx.get(herald.base_url + "/openapi.json", timeout=10).json()
-    methods = ("register_webhook", "list_webhooks", "unregister_webhook", "list_webhook_names",
-               "enable_license_webhooks", "disable_license_webhooks", "get_license_webhooks_state")  # fmt: skip
+    methods = (
+        "register_webhook",
+        "list_webhooks",
+        "unregister_webhook",
+        "list_webhook_names",
+        "enable_license_webhooks",
+        "disable_license_webhooks",
+        "get_license_webhooks_state",
+    )
     for version in ("v3.3", "v3.4", "v3.5", "v3.6"):
         for method in methods:
             op = spec["paths"][f"/{version}/configuration/action/{method}"]["post"]
