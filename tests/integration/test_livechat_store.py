@@ -18,6 +18,7 @@ from herald.store.publish import NewEvent
 from herald.store.secretbox import SecretBox
 from herald.store.subscriptions import load_endpoints
 from herald.store.tables import deliveries, events, livechat_license_webhooks, subscriptions
+from herald.store.tables import queue as queue_table
 
 if TYPE_CHECKING:
     from conftest import Kit
@@ -98,7 +99,7 @@ async def test_license_state_defaults_off_and_survives_reinstall(
 async def test_webhooks_fire_only_where_installed_and_enabled(db: Database, box: SecretBox, kit: Kit) -> None:
     app = await kit.application()
     hook = await register(db, box, app, additional_data=["chat_properties", "chat_presence_user_ids"])
-    await kit.install(app["id"], "a1")
+    await kit.install(app["id"], "a1", max_retries=5, retention_time=600)  # LivePerson's settings
     await kit.publish("a1", chat_event("e1"))
     assert await delivered_to(kit, "e1") == set()  # registered, not enabled
     await store.set_license_webhooks(db, app["id"], "a1", True)
@@ -106,6 +107,9 @@ async def test_webhooks_fire_only_where_installed_and_enabled(db: Database, box:
     await kit.publish("a1", chat_event("e2"))
     await kit.publish("a2", chat_event("e3"))
     assert await delivered_to(kit, "e2") == {hook}
+    # The installation's LivePerson retry settings do not apply: the profile's policy does.
+    row = await kit.one(queue_table, queue_table.c.event_id == "e2")
+    assert (row["max_retries"], row["retention_time"]) == (None, None)
     assert await delivered_to(kit, "e3") == set()
     await store.set_license_webhooks(db, app["id"], "a1", False)
     await kit.publish("a1", chat_event("e4"))

@@ -113,18 +113,26 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
         )
     )
     rows = (await conn.execute(query)).mappings().all()
-    return [
-        Route(
-            subscription_id=r["id"],
-            event_types=r["event_types"],
-            ordered=r["ordered"],
-            max_retries=r["max_retries"] if r["max_retries"] is not None else r["inst_max_retries"],
-            retention_time=r["retention_time"],
-            filter=_compiled(r["id"], r["filter"]),
-            livechat=_livechat_route(r["livechat"]),
-        )
-        for r in rows
-    ]
+    return [_route(r) for r in rows]
+
+
+def _route(r: Any) -> Route:
+    livechat_options = r["livechat"]
+    if livechat_options is not None:
+        # The installation's retry settings are LivePerson's; a LiveChat webhook keeps its profile's policy.
+        max_retries, retention_time = r["max_retries"], None
+    else:
+        max_retries = r["max_retries"] if r["max_retries"] is not None else r["inst_max_retries"]
+        retention_time = r["retention_time"]
+    return Route(
+        subscription_id=r["id"],
+        event_types=r["event_types"],
+        ordered=r["ordered"],
+        max_retries=max_retries,
+        retention_time=retention_time,
+        filter=_compiled(r["id"], r["filter"]),
+        livechat=_livechat_route(livechat_options),
+    )
 
 
 def _parse(data: str) -> Any:
