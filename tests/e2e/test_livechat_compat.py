@@ -9,6 +9,7 @@ import random
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -160,14 +161,7 @@ def run_curl(args: list[str]) -> tuple[int, Any]:
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the curl binary is not installed")
 def test_seed_curl_calls_register_enable_and_deliver(herald: Herald, receiver: Receiver) -> None:
-    # One application per deployment may hold the tutorial's client id.
-    existing = [
-        a
-        for a in herald.api.expect(200, "GET", "/v1/applications", params={"limit": 250})["data"]
-        if a["client_id"] == "asXdesldiAJSq9padj"
-    ]
-    if existing:
-        pytest.skip("the tutorial's client id is taken in this deployment (test re-run)")
+    # The tutorial's client id, kept by the application (one per deployment: client ids are unique).
     s = Setup(herald, client_id="asXdesldiAJSq9padj")
     path = receiver.new_path("lc-seed")
     base = f"{herald.base_url}/v3.3/configuration/action"
@@ -506,6 +500,10 @@ def test_list_webhook_names_and_unknown_paths(herald: Herald) -> None:
     )
     assert error["data"]["field"] == "version"
     assert_error(call(herald, "list_webhook_names", {}), 401, "authentication")
+    error = assert_error(
+        call(herald, "list_webhook_names", {"version": 3.3}, token=s.token), 422, "validation"
+    )
+    assert error["data"]["field"] == "version"
 
     assert_error(
         call(herald, "register_webhook", {}, token=s.token, version="v3.2"), 400, "unsupported_version"
@@ -563,3 +561,17 @@ def test_every_method_of_every_version_is_documented_and_authenticated(herald: H
             op = spec["paths"][f"/{version}/configuration/action/{method}"]["post"]
             assert op["security"], (version, method)
     assert not any("{method}" in path for path in spec["paths"])  # the catch-all stays undocumented
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_failed_authentication_is_rate_limited(herald_factory: Callable[..., Herald], backend: str) -> None:
+    h = herald_factory(backend, HERALD_AUTH_FAILURE_LIMIT="3")
+    s = Setup(h)
+    url = f"{h.base_url}/v3.3/configuration/action/get_license_webhooks_state"
+    garbled = httpx.post(url, json={}, headers={"authorization": "Basic !!!"}, timeout=10)
+    assert_error(garbled, 401, "authentication")  # a failure like any other
+    assert_error(call(h, "get_license_webhooks_state", {}, token="hoat_guess"), 401, "authentication")
+    assert_error(call(h, "get_license_webhooks_state", {}, basic=("x", "hpat_guess")), 401, "authentication")
+    limited = call(h, "get_license_webhooks_state", {}, token=s.token)
+    assert_error(limited, 429, "too_many_requests")
+    assert limited.headers["retry-after"]
