@@ -163,6 +163,10 @@ def run_curl(args: list[str]) -> tuple[int, Any]:
 def test_seed_curl_calls_register_enable_and_deliver(herald: Herald, receiver: Receiver) -> None:
     # The tutorial's client id, kept by the application (one per deployment: client ids are unique).
     s = Setup(herald, client_id="asXdesldiAJSq9padj")
+    again = {"name": "again", "client_id": "asXdesldiAJSq9padj"}
+    assert_error(herald.api.request("POST", "/v1/applications", json=again), 409, "conflict")
+    bad = herald.api.request("POST", "/v1/applications", json={"name": "bad", "client_id": "a b"})
+    assert assert_error(bad, 422, "validation")["data"]["field"] == "client_id"
     path = receiver.new_path("lc-seed")
     base = f"{herald.base_url}/v3.3/configuration/action"
 
