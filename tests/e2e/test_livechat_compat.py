@@ -440,6 +440,12 @@ def test_register_list_unregister(herald: Herald, receiver: Receiver) -> None:
     }
     ok(call(herald, "register_webhook", base, token=s.token))  # room again
 
+    # Herald's own routes show the webhook as an application subscription; like LiveChat, no editing.
+    sub_path = f"/v1/applications/{s.app['id']}/subscriptions/{ids[1]}"
+    assert s.api.expect(200, "GET", sub_path)["profile"] == "livechat"
+    assert_error(s.api.request("PATCH", sub_path, json={"url": url + "x"}), 409, "conflict")
+    assert s.api.expect(200, "PATCH", sub_path, json={"enabled": False})["enabled"] is False
+
     # Errors each method returns.
     for method, body in [
         ("register_webhook", base),
