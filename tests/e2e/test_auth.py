@@ -273,6 +273,26 @@ PUBLIC_ROUTES = (
     "/inspect/bins/{bin_id}",
     "/inspect",
 )
+# LiveChat's Configuration API (every version Herald serves): "{client_id}" is tenant A's client id.
+LIVECHAT_BODIES: dict[str, Any] = {
+    "register_webhook": {
+        "url": "https://example.com/w",
+        "action": "incoming_chat",
+        "secret_key": "walk",
+        "owner_client_id": "{client_id}",
+        "type": "license",
+    },
+    "list_webhooks": {"owner_client_id": "{client_id}"},
+    "unregister_webhook": {"id": "sub_walk", "owner_client_id": "{client_id}"},
+    "list_webhook_names": {},
+    "enable_license_webhooks": {"owner_client_id": "{client_id}"},
+    "disable_license_webhooks": {"owner_client_id": "{client_id}"},
+    "get_license_webhooks_state": {"owner_client_id": "{client_id}"},
+}
+for _version in ("v3.3", "v3.4", "v3.5", "v3.6"):
+    for _method, _body in LIVECHAT_BODIES.items():
+        SAMPLE_BODIES[f"POST /{_version}/configuration/action/{_method}"] = _body
+
 
 # Routes that serve what every tenant shares (the built-in event catalog): any caller may read them, and
 # they must still leak nothing of another tenant.
@@ -358,6 +378,9 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         if "requestBody" in op:
             assert key in SAMPLE_BODIES, f"add a sample body for {key} to SAMPLE_BODIES"
             body = SAMPLE_BODIES[key]
+            if isinstance(body, dict):
+                body = {k: v.replace("{client_id}", a_app["client_id"]) if isinstance(v, str) else v
+                        for k, v in body.items()}  # fmt: skip
         values = dict(params)
         values["subscription_id"] = (
             a_app_sub["id"] if template.startswith("/v1/applications/") else a_sub["id"]

@@ -137,6 +137,22 @@ async def test_read_timeout(receiver: Receiver) -> None:
     assert result.kind is ErrorKind.READ_TIMEOUT
 
 
+async def test_a_request_may_bring_its_own_read_timeout(receiver: Receiver) -> None:
+    """A profile's timeout (LiveChat: 10 s) applies to its requests only; the others keep the default."""
+    transport = AiohttpTransport(read_timeout=60)
+    try:
+        result = await transport.send(Request(receiver.base + "/sleepy", b"{}", {}, read_timeout=0.2))
+        assert isinstance(result, TransportError)
+        assert result.kind is ErrorKind.READ_TIMEOUT
+        slow = asyncio.create_task(transport.send(Request(receiver.base + "/sleepy", b"{}", {})))
+        await asyncio.sleep(0.5)  # longer than the other request's timeout: this one is still waiting
+        assert not slow.done()
+        receiver.release.set()
+        assert isinstance(await slow, Response) and (await slow).status == 200
+    finally:
+        await transport.close()
+
+
 async def test_connection_refused() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -127,6 +127,11 @@ async def test_gateway_routing_speaks_liveperson_headers(ca: trustme.CA) -> None
     assert sent.headers["lp-forward-url"] == URL
     assert sent.headers["lp-forward-authorization"] == "Bearer endpoint-token"
     assert sent.headers["webhook-id"] == "d1"
+    assert sent.read_timeout is None
+    # A profile's own read timeout (LiveChat's 10 s) travels with the re-addressed request.
+    timed = Request(URL, b"{}", {}, read_timeout=10.0)
+    await router.send(direct, "acct/1", endpoint(via_gateway=True), timed)
+    assert gateway.requests[-1].read_timeout == 10.0
 
 
 def test_gateway_asks_to_stop_without_certificate_only_for_strict_mappings() -> None:

@@ -160,7 +160,7 @@ def test_retry_policy_choices(make_claimed: MakeClaimed) -> None:
 
 
 def test_get_profile() -> None:
-    assert set(PROFILES) == {"standard", "liveperson-connector", "liveperson-data"}
+    assert set(PROFILES) == {"standard", "liveperson-connector", "liveperson-data", "livechat"}
     assert isinstance(get_profile("standard"), StandardProfile)
     assert isinstance(get_profile("liveperson-connector"), LivePersonConnectorProfile)
     with pytest.raises(ValueError, match="unknown profile 'nope'"):

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from herald import __version__
 from herald.api import errors
 from herald.api.authstate import auth_state
+from herald.api.compat import livechat
 from herald.api.context import AppContext
 from herald.api.limits import BodySizeLimit
 from herald.api.routers import (
@@ -90,6 +91,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         inspect.router,
         inspect_public.router,
         listen.router,
+        livechat.router,
     ):
         app.include_router(router)
     app.mount("/ui", create_ui(ctx))  # the web dashboard (herald.ui): HTML pages, no API routes

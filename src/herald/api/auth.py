@@ -170,9 +170,14 @@ async def authenticate(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(401, "authentication required: send Authorization: Bearer <token>")
+    return await principal_for_token(request, ctx, credentials.credentials)
+
+
+async def principal_for_token(request: Request, ctx: AppContext, token: str) -> Principal:
+    """The caller a presented token stands for; 401 (counted by the failure limiter) if none."""
     address = client_address(request)
     check_rate(ctx, address)
-    principal = await _principal_of(ctx, credentials.credentials)
+    principal = await _principal_of(ctx, token)
     if principal is None:
         ctx.auth.limiter.failed(address)
         raise ApiError(401, "authentication failed")

@@ -41,7 +41,7 @@ def gateway_request(
         }
     )
     url = f"{gateway_url.rstrip('/')}/mtls/account/{quote(account_id, safe='')}"
-    return Request(url, request.body, headers)
+    return Request(url, request.body, headers, read_timeout=request.read_timeout)
 
 
 class MtlsRouter:

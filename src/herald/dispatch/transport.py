@@ -74,6 +74,8 @@ class AiohttpTransport:
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=connect_timeout, sock_read=read_timeout
         )
+        # Profiles with their own read timeout (LiveChat: 10 s): one ClientTimeout per distinct value.
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -89,6 +91,16 @@ class AiohttpTransport:
             cookie_jar=aiohttp.DummyCookieJar(),
             request_class=_BareRequest,
         )
+
+    def _timeout_for(self, read_timeout: float | None) -> aiohttp.ClientTimeout:
+        if read_timeout is None:
+            return self._timeout
+        found = self._timeouts.get(read_timeout)
+        if found is None:
+            found = self._timeouts[read_timeout] = aiohttp.ClientTimeout(
+                total=None, sock_connect=self._timeout.sock_connect, sock_read=read_timeout
+            )
+        return found
 
     async def send(self, request: Request) -> Response | TransportError:
         if self.guard is not None and self.guard.literal_blocked(request.url):
@@ -106,6 +118,7 @@ class AiohttpTransport:
                 data=request.body,
                 headers=request.headers,
                 allow_redirects=False,
+                timeout=self._timeout_for(request.read_timeout),
                 ssl=(request.tls or self.tls or True) if https else True,
             ) as resp:
                 body = b""

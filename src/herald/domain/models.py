@@ -40,6 +40,9 @@ class Endpoint:
     enabled: bool = True
     credential: Credential | None = None  # adds (or, for its own scheme, replaces) authentication headers
     mtls_via_gateway: bool = False  # send through the mTLS forward gateway instead of presenting the cert
+    # LiveChat webhooks (profile `livechat`): the API version registered with, the additional data asked.
+    livechat_version: str | None = None
+    additional_data: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class ClaimedDelivery:
     manual: bool  # a manual resend: one attempt, no automatic retries
     created_at: float
     ordering_key: str | None = None  # set when its subscription is ordered: followers wait for it
+    event_context: bytes | None = None  # what a LiveChat event's additional_data is rendered from (JSON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,7 @@ class Request:
     body: bytes
     headers: dict[str, str]
     tls: ssl.SSLContext | None = None  # an endpoint's own TLS (mTLS); None: the transport's default
+    read_timeout: float | None = None  # the profile's own read timeout; None: the transport's default
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,10 @@ from typing import ClassVar, Protocol
 import orjson
 
 from herald import __version__
-from herald.domain import catalog
+from herald.domain import catalog, livechat
 from herald.domain.models import ClaimedDelivery, Endpoint, Request
 from herald.domain.retry import (
+    LIVECHAT_JITTER,
     FixedIntervalRetry,
     NoRetry,
     RetryConfig,
@@ -177,8 +178,62 @@ class LivePersonDataProfile:
         return ScheduleRetry(config.schedule, delivery.max_retries, config.jitter)
 
 
+class LiveChatProfile:
+    """LiveChat Configuration API webhooks: `{"webhook_id","secret_key","action","license_id","payload",
+    "additional_data"}`. The secret travels in the body (no signature header); only 200 succeeds; a 10 s
+    read timeout; up to 3 retries within about a minute. From v3.4 `license_id` is `organization_id`."""
+
+    name: ClassVar[str] = "livechat"
+    max_retries_limit: ClassVar[int] = 3
+    read_timeout: ClassVar[float] = 10.0
+
+    def render(self, delivery: ClaimedDelivery, endpoint: Endpoint, now: int) -> Request:
+        key, value = livechat.license_value(delivery.account_id, endpoint.livechat_version or "v3.3")
+        stored = orjson.loads(delivery.event_context) if delivery.event_context else None
+        extra = livechat.additional_data(endpoint.additional_data, stored)
+        body = b"".join(
+            (
+                b'{"webhook_id":',
+                orjson.dumps(delivery.subscription_id),
+                b',"secret_key":',
+                orjson.dumps(endpoint.secret),
+                b',"action":',
+                orjson.dumps(delivery.event_type),
+                b',"',
+                key.encode(),
+                b'":',
+                orjson.dumps(value),
+                b',"payload":',
+                delivery.event_data,
+                b',"additional_data":',
+                orjson.dumps(extra),
+                b"}",
+            )
+        )
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            DELIVERY_ID_HEADER: delivery.delivery_id,
+        }
+        return Request(
+            endpoint.url,
+            body,
+            with_credential(headers, endpoint, delivery, now, body),
+            read_timeout=self.read_timeout,
+        )
+
+    def is_success(self, status: int) -> bool:
+        return status == 200
+
+    def retry_policy(self, delivery: ClaimedDelivery, config: RetryConfig) -> RetryPolicy:
+        if delivery.manual:
+            return NoRetry()
+        return ScheduleRetry(config.livechat_schedule, delivery.max_retries, LIVECHAT_JITTER)
+
+
 PROFILES: dict[str, Profile] = {
-    p.name: p for p in (StandardProfile(), LivePersonConnectorProfile(), LivePersonDataProfile())
+    p.name: p
+    for p in (StandardProfile(), LivePersonConnectorProfile(), LivePersonDataProfile(), LiveChatProfile())
 }
 # Profiles that cannot authenticate a delivery without a credential.
 NEEDS_CREDENTIAL = frozenset({LivePersonDataProfile.name})

@@ -13,6 +13,9 @@ LIVEPERSON_RETRY_INTERVAL = 30.0
 LIVEPERSON_MAX_RETRIES = 5
 LIVEPERSON_TTL_MIN, LIVEPERSON_TTL_MAX = 2, 259_200
 LIVEPERSON_TTL_BACKOFF_CAP = 300.0
+# LiveChat: up to 3 retries within about a minute.
+LIVECHAT_SCHEDULE: tuple[float, ...] = (10, 20, 30)
+LIVECHAT_JITTER = 0.1
 # A Retry-After header may stretch a delay, but never past this.
 RETRY_AFTER_CAP = 86_400.0
 
@@ -24,6 +27,7 @@ class RetryConfig:
     schedule: tuple[float, ...] = STANDARD_SCHEDULE
     liveperson_interval: float = LIVEPERSON_RETRY_INTERVAL
     jitter: float = STANDARD_JITTER
+    livechat_schedule: tuple[float, ...] = LIVECHAT_SCHEDULE
 
 
 class RetryPolicy(Protocol):

@@ -14,27 +14,37 @@ from herald.store.database import Database
 from herald.store.errors import Conflict, NotFound
 from herald.store.pagination import page, split_page
 from herald.store.secretbox import SecretBox
-from herald.store.tables import access_tokens, applications, installations, subscriptions
+from herald.store.tables import (
+    access_tokens,
+    applications,
+    installations,
+    livechat_license_webhooks,
+    subscriptions,
+)
 
 _APP_PUBLIC = [c for c in applications.c if c.name != "client_secret"]
 
 
 async def create_application(
-    db: Database, box: SecretBox, name: str, description: str | None
+    db: Database, box: SecretBox, name: str, description: str | None, client_id: str | None = None
 ) -> dict[str, Any]:
+    """`client_id` keeps an existing one (a LiveChat app moving to Herald); by default a new one."""
     now = time.time()
     client_secret = secrets.token_urlsafe(32)
     row = {
         "id": new_id("app"),
         "name": name,
         "description": description,
-        "client_id": secrets.token_hex(16),
+        "client_id": client_id or secrets.token_hex(16),
         "client_secret": box.encrypt(client_secret),
         "created_at": now,
         "updated_at": now,
     }
-    async with db.write() as conn:
-        await conn.execute(insert(applications), row)
+    try:
+        async with db.write() as conn:
+            await conn.execute(insert(applications), row)
+    except IntegrityError:
+        raise Conflict(f"client_id {client_id} is taken", field="client_id") from None
     return {**row, "client_secret": client_secret}
 
 
@@ -99,6 +109,9 @@ async def delete_application(db: Database, app_id: str) -> None:
                     **{what: count},
                 )
         await conn.execute(delete(access_tokens).where(access_tokens.c.application_id == app_id))
+        await conn.execute(
+            delete(livechat_license_webhooks).where(livechat_license_webhooks.c.application_id == app_id)
+        )
         await conn.execute(delete(applications).where(applications.c.id == app_id))
 
 

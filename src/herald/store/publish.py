@@ -11,12 +11,13 @@ import orjson
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from herald.domain import livechat
 from herald.domain.filters import Filter, FilterError, compile_filter
 from herald.domain.matching import type_matches
 from herald.ids import new_id
 from herald.store import queue_postgres, queue_sqlite
 from herald.store.database import Database
-from herald.store.tables import installations, subscriptions
+from herald.store.tables import installations, livechat_license_webhooks, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class NewEvent:
     timestamp: float
     data: str  # JSON text
     ordering_key: str | None = None
+    context: dict[str, Any] | None = None  # LiveChat actions: what filters need beyond the payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,22 @@ class Route:
     max_retries: int | None
     retention_time: int | None
     filter: Filter | None = None  # over the event's data; None = every event of a matching type
+    livechat: LiveChatRoute | None = None  # a LiveChat webhook's filters
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChatRoute:
+    filters: dict[str, Any]
+    owner_client_id: str
+
+    def matches(self, ctx: livechat.EventContext | None) -> bool:
+        return ctx is not None and livechat.matches(self.filters, self.owner_client_id, ctx)
+
+
+def _livechat_route(options: Any) -> LiveChatRoute | None:
+    if not isinstance(options, dict):
+        return None
+    return LiveChatRoute(options.get("filters") or {}, str(options.get("owner_client_id", "")))
 
 
 def _compiled(subscription_id: str, spec: Any) -> Filter | None:
@@ -60,8 +78,10 @@ class PublishResult:
 
 
 async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Route]:
-    """Enabled subscriptions of the account, plus those of applications installed and enabled in it."""
+    """Enabled subscriptions of the account, plus those of applications installed and enabled in it
+    (LiveChat webhooks only where their application's webhooks are enabled for the account, too)."""
     inst = installations
+    lw = livechat_license_webhooks
     query = (
         select(
             subscriptions.c.id,
@@ -69,6 +89,7 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
             subscriptions.c.ordered,
             subscriptions.c.max_retries,
             subscriptions.c.filter,
+            subscriptions.c.livechat,
             inst.c.max_retries.label("inst_max_retries"),
             inst.c.retention_time,
         )
@@ -78,6 +99,8 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
                 and_(
                     inst.c.application_id == subscriptions.c.application_id, inst.c.account_id == account_id
                 ),
+            ).outerjoin(
+                lw, and_(lw.c.application_id == subscriptions.c.application_id, lw.c.account_id == account_id)
             )
         )
         .where(
@@ -86,20 +109,30 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
                 and_(subscriptions.c.account_id == account_id, subscriptions.c.application_id.is_(None)),
                 and_(subscriptions.c.application_id.is_not(None), inst.c.enabled.is_(True)),
             ),
+            or_(subscriptions.c.livechat.is_(None), lw.c.enabled.is_(True)),
         )
     )
     rows = (await conn.execute(query)).mappings().all()
-    return [
-        Route(
-            subscription_id=r["id"],
-            event_types=r["event_types"],
-            ordered=r["ordered"],
-            max_retries=r["max_retries"] if r["max_retries"] is not None else r["inst_max_retries"],
-            retention_time=r["retention_time"],
-            filter=_compiled(r["id"], r["filter"]),
-        )
-        for r in rows
-    ]
+    return [_route(r) for r in rows]
+
+
+def _route(r: Any) -> Route:
+    livechat_options = r["livechat"]
+    if livechat_options is not None:
+        # The installation's retry settings are LivePerson's; a LiveChat webhook keeps its profile's policy.
+        max_retries, retention_time = r["max_retries"], None
+    else:
+        max_retries = r["max_retries"] if r["max_retries"] is not None else r["inst_max_retries"]
+        retention_time = r["retention_time"]
+    return Route(
+        subscription_id=r["id"],
+        event_types=r["event_types"],
+        ordered=r["ordered"],
+        max_retries=max_retries,
+        retention_time=retention_time,
+        filter=_compiled(r["id"], r["filter"]),
+        livechat=_livechat_route(livechat_options),
+    )
 
 
 def _parse(data: str) -> Any:
@@ -107,6 +140,11 @@ def _parse(data: str) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
+
+
+def _stored(ctx: livechat.EventContext | None) -> str | None:
+    stored = ctx.stored() if ctx is not None else None
+    return orjson.dumps(stored).decode() if stored is not None else None
 
 
 async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> PublishResult:
@@ -123,7 +161,16 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
     result = PublishResult(ids=[ev.id for ev in batch])
     async with db.read() as conn:
         routes = await routes_for_account(conn, account_id)
-    events = [(ev.id, ev.type, ev.timestamp, ev.data, ev.ordering_key) for ev in unique.values()]
+    # LiveChat actions keep what filters and additional_data need (payload + the producer's context).
+    contexts = {
+        ev.id: livechat.event_context(ev.type, _parse(ev.data), ev.context)
+        for ev in unique.values()
+        if ev.type in livechat.ACTION_FILTERS
+    }
+    events = [
+        (ev.id, ev.type, ev.timestamp, ev.data, ev.ordering_key, _stored(contexts.get(ev.id)))
+        for ev in unique.values()
+    ]
 
     filtered = any(route.filter is not None for route in routes)
 
@@ -145,6 +192,7 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
             for route in routes
             if type_matches(route.event_types, ev.type)
             and (route.filter is None or route.filter.matches(parsed[ev.id]))
+            and (route.livechat is None or route.livechat.matches(contexts.get(ev.id)))
         ]
 
     if db.is_sqlite:

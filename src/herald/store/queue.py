@@ -48,6 +48,7 @@ async def claim(db: Database, limit: int, lease_seconds: float) -> list[ClaimedD
             event_timestamp=r[12],
             event_data=r[13].encode(),
             ordering_key=r[14],
+            event_context=r[15].encode() if r[15] is not None else None,
         )
         for r in full
     ]

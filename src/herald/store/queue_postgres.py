@@ -30,7 +30,8 @@ WITH picked AS (
 )
 SELECT c.seq, c.delivery_id, c.account_id, c.subscription_id, c.event_id, c.attempts, c.lease,
        c.max_retries, c.retention_time, c.manual, c.created_at,
-       e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data, c.ordering_key
+       e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data, c.ordering_key,
+       e.context AS event_context
 FROM claimed c JOIN events e ON e.account_id = c.account_id AND e.id = c.event_id
 ORDER BY c.seq
 """
@@ -119,9 +120,10 @@ async def release(pg: asyncpg.Connection, owned: Sequence[tuple[int, int]], at: 
 
 
 INSERT_EVENTS = """
-INSERT INTO events (account_id, id, type, timestamp, data, ordering_key, created_at)
-SELECT $1, x.id, x.type, x.ts, x.data, x.okey, $2
-FROM unnest($3::text[], $4::text[], $5::float8[], $6::text[], $7::text[]) AS x(id, type, ts, data, okey)
+INSERT INTO events (account_id, id, type, timestamp, data, ordering_key, context, created_at)
+SELECT $1, x.id, x.type, x.ts, x.data, x.okey, x.ctx, $2
+FROM unnest($3::text[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::text[])
+    AS x(id, type, ts, data, okey, ctx)
 ON CONFLICT (account_id, id) DO NOTHING
 RETURNING id
 """
@@ -147,10 +149,10 @@ async def insert_events(
     pg: asyncpg.Connection,
     account_id: str,
     now: float,
-    events: Sequence[tuple[str, str, float, str, str | None]],
+    events: Sequence[tuple[str, str, float, str, str | None, str | None]],
 ) -> set[str]:
-    """Insert (id, type, timestamp, data, ordering_key) rows; returns the ids that were new."""
-    rows = await pg.fetch(INSERT_EVENTS, account_id, now, *_columns(events, 5))
+    """Insert (id, type, timestamp, data, ordering_key, context) rows; returns the ids that were new."""
+    rows = await pg.fetch(INSERT_EVENTS, account_id, now, *_columns(events, 6))
     return {r[0] for r in rows}
 
 

@@ -25,7 +25,7 @@ RETURNING seq, delivery_id, account_id, subscription_id, event_id, attempts, lea
 """
 
 EVENTS = """
-SELECT q.seq, e.type, e.timestamp, e.data FROM queue q
+SELECT q.seq, e.type, e.timestamp, e.data, e.context FROM queue q
 JOIN events e ON e.account_id = q.account_id AND e.id = q.event_id
 WHERE q.seq IN ({marks})
 """
@@ -70,7 +70,9 @@ def claim(conn: sqlite3.Connection, now: float, limit: int, lease_until: float) 
         chunk = seqs[start : start + CHUNK]
         for seq, *event in conn.execute(EVENTS.format(marks=",".join("?" * len(chunk))), chunk):
             found[seq] = tuple(event)
-    return sorted(((*r[:11], *found[r[0]], r[11]) for r in rows if r[0] in found), key=lambda r: r[0])
+    # The event's context goes last, after the ordering key, as in the PostgreSQL claim.
+    out = ((*r[:11], *found[r[0]][:3], r[11], found[r[0]][3]) for r in rows if r[0] in found)
+    return sorted(out, key=lambda r: r[0])
 
 
 def delete_owned(conn: sqlite3.Connection, owned: Sequence[tuple[int, int]]) -> set[int]:
@@ -118,8 +120,8 @@ def release(conn: sqlite3.Connection, owned: Sequence[tuple[int, int]], at: floa
 EXISTING_EVENTS = "SELECT id FROM events WHERE account_id = ? AND id IN ({marks})"
 
 INSERT_EVENT = """
-INSERT INTO events (account_id, id, type, timestamp, data, ordering_key, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO events (account_id, id, type, timestamp, data, ordering_key, context, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 INSERT_DELIVERY = """
@@ -142,11 +144,12 @@ def publish(
     conn: sqlite3.Connection,
     account_id: str,
     now: float,
-    events: Sequence[tuple[str, str, float, str, str | None]],
+    events: Sequence[tuple[str, str, float, str, str | None, str | None]],
     rows_for: Callable[[set[str]], Sequence[Row]],
 ) -> tuple[set[str], int]:
-    """Insert the (id, type, timestamp, data, ordering_key) events that are new, then the deliveries and queue
-    rows `rows_for(new ids)` gives, in that order (publish order). Returns (new ids, deliveries)."""
+    """Insert the (id, type, timestamp, data, ordering_key, context) events that are new, then the
+    deliveries and queue rows `rows_for(new ids)` gives, in that order (publish order). Returns (new ids,
+    deliveries)."""
     existing: set[str] = set()
     ids = [e[0] for e in events]
     for start in range(0, len(ids), CHUNK):

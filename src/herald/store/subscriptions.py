@@ -157,6 +157,7 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
             subscriptions.c.client_id,
             subscriptions.c.enabled,
             subscriptions.c.mtls_via_gateway,
+            subscriptions.c.livechat,
             subscriptions.c.application_id,
             applications.c.client_id.label("app_client_id"),
             applications.c.client_secret.label("app_secret"),
@@ -194,6 +195,7 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
                 now,
             )
         use_app = r["profile"] == "liveperson-connector" and r["application_id"] is not None
+        lc = r["livechat"] if isinstance(r["livechat"], dict) else {}
         endpoints[r["id"]] = Endpoint(
             subscription_id=r["id"],
             url=r["url"],
@@ -203,5 +205,7 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
             enabled=r["enabled"],
             credential=credential,
             mtls_via_gateway=bool(r["mtls_via_gateway"]),
+            livechat_version=lc.get("version"),
+            additional_data=tuple(lc.get("additional_data") or ()),
         )
     return endpoints

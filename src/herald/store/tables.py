@@ -77,6 +77,9 @@ subscriptions = Table(
     # mapped certificate directly.
     Column("mtls_via_gateway", Boolean, nullable=False, default=False, server_default="0"),
     Column("filter", JSON),  # payload filter over the event data (herald.domain.filters); null = all
+    # A LiveChat webhook (register_webhook): {"version","type","owner_client_id","filters",
+    # "additional_data"}; null for every other subscription.
+    Column("livechat", JSON),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
@@ -146,6 +149,8 @@ events = Table(
     Column("data", Text, nullable=False),  # JSON exactly as published (re-encoded once, compactly)
     Column("ordering_key", String(255)),
     Column("created_at", Float, nullable=False),
+    # LiveChat actions: what additional_data is rendered from (herald.domain.livechat.EventContext).
+    Column("context", Text),
     PrimaryKeyConstraint("account_id", "id", name="pk_events"),
     Index("ix_events_created", "created_at"),  # replay (events since a time) and retention
 )
@@ -322,4 +327,18 @@ listen_requests = Table(
     Column("error_kind", String(32)),
     Column("error_message", Text),
     Index("ix_listen_requests_session", "session_id", "created_at"),
+)
+
+# --- livechat ---
+
+# LiveChat's "webhooks enabled for a license": per application and account, kept apart from the
+# installation so that it survives an uninstall and reinstall (disable_license_webhooks stays disabled).
+livechat_license_webhooks = Table(
+    "livechat_license_webhooks",
+    metadata,
+    Column("application_id", String(40), ForeignKey("applications.id"), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    PrimaryKeyConstraint("application_id", "account_id", name="pk_livechat_license_webhooks"),
 )

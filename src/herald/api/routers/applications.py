@@ -40,6 +40,11 @@ def _check_bound(who: Principal, installation: dict[str, object]) -> None:
 class ApplicationIn(Model):
     name: Text = Field(min_length=1, max_length=200)
     description: Text | None = Field(default=None, max_length=2000)
+    client_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_\-]{8,64}$",
+        description="Keep an existing client id (e.g. a LiveChat app's); by default a new one is made",
+    )
 
 
 class ApplicationPatch(Model):
@@ -90,7 +95,7 @@ class InstallationOut(OutModel):
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ApplicationCreatedOut)
 async def create_application(body: ApplicationIn, ctx: Context, who: CurrentPrincipal) -> dict[str, object]:
     who.require_admin()
-    return await store.create_application(ctx.db, ctx.box, body.name, body.description)
+    return await store.create_application(ctx.db, ctx.box, body.name, body.description, body.client_id)
 
 
 @router.get("", response_model=Page[ApplicationOut])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Body, status
@@ -15,6 +15,7 @@ from herald.api.auth import Context, CurrentPrincipal
 from herald.api.errors import ApiError
 from herald.api.schemas import AccountId, Model, OutModel, Text
 from herald.domain.catalog import validate_event_data
+from herald.domain.livechat import ACTION_FILTERS
 from herald.domain.scopes import EVENTS_PUBLISH
 from herald.ids import new_id
 from herald.store.database import Database
@@ -24,6 +25,19 @@ from herald.store.publish import NewEvent, publish
 router = APIRouter(prefix="/v1/accounts/{account_id}/events", tags=["events"])
 
 MAX_BATCH = 1000
+
+
+class LiveChatContextIn(Model):
+    """What LiveChat webhook filters and additional_data need beyond the payload (docs/livechat.md)."""
+
+    chat_users: list[dict[str, Any]] | None = Field(
+        default=None, max_length=1000, description='The chat\'s users: [{"id", "type", "owner_client_id"?}]'
+    )
+    chat_properties: dict[str, Any] | None = None
+    source_client_id: Text | None = Field(
+        default=None, max_length=255, description="The client id of the application that caused the event"
+    )
+    author_type: Literal["customer", "agent"] | None = None
 
 
 class EventIn(Model):
@@ -42,6 +56,9 @@ class EventIn(Model):
         min_length=1,
         max_length=255,
         description="Events with the same key reach ordered subscriptions one at a time, in publish order",
+    )
+    context: LiveChatContextIn | None = Field(
+        default=None, description="LiveChat actions only: what webhook filters need beyond the payload"
     )
 
 
@@ -94,6 +111,8 @@ def to_new_event(event: EventIn, now: float, where: str) -> NewEvent:
     epoch = ts.timestamp() if ts else now
     if not EARLIEST <= epoch <= LATEST:
         raise ApiError(422, f"{where}timestamp: must be between 1970 and 9999", field=f"{where}timestamp")
+    if event.context is not None and event.type not in ACTION_FILTERS:
+        raise ApiError(422, f"{where}context: only LiveChat actions take a context", field=f"{where}context")
     try:
         data = orjson.dumps(event.data).decode()
     except TypeError as exc:  # integers beyond 64 bits: most receivers could not read them either
@@ -104,6 +123,7 @@ def to_new_event(event: EventIn, now: float, where: str) -> NewEvent:
         timestamp=epoch,
         data=data,
         ordering_key=event.ordering_key,
+        context=event.context.model_dump(exclude_none=True) if event.context else None,
     )
 
 

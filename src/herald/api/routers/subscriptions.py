@@ -243,6 +243,11 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
         changes = body.model_dump(exclude_unset=True)
         reject_nulls(changes, "url", "event_types", "ordered", "enabled", "mtls_via_gateway")
         current = await store.get_subscription(ctx.db, owner, subscription_id)
+        if current.get("livechat") is not None and set(changes) - {"enabled"}:
+            # As in LiveChat: a registered webhook is not edited but unregistered and registered again.
+            raise ApiError(
+                409, "a LiveChat webhook cannot be edited (only enabled); unregister it and register it again"
+            )
         _check_max_retries(current["profile"], changes.get("max_retries"))
         _check_filter(changes.get("filter"))
         if "credential_id" in changes:

@@ -1,0 +1,1 @@
+"""Compatibility surfaces: other products' APIs served by Herald (LiveChat Configuration API)."""
