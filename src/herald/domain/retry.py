@@ -12,6 +12,7 @@ STANDARD_JITTER = 0.2
 LIVEPERSON_RETRY_INTERVAL = 30.0
 LIVEPERSON_MAX_RETRIES = 5
 LIVEPERSON_TTL_MIN, LIVEPERSON_TTL_MAX = 2, 259_200
+LIVEPERSON_TTL_BACKOFF = 2.0
 LIVEPERSON_TTL_BACKOFF_CAP = 300.0
 # A Retry-After header may stretch a delay, but never past this.
 RETRY_AFTER_CAP = 86_400.0
@@ -24,6 +25,7 @@ class RetryConfig:
     schedule: tuple[float, ...] = STANDARD_SCHEDULE
     liveperson_interval: float = LIVEPERSON_RETRY_INTERVAL
     jitter: float = STANDARD_JITTER
+    ttl_backoff: float = LIVEPERSON_TTL_BACKOFF  # first delay of the time-to-live policy
 
 
 class RetryPolicy(Protocol):
@@ -65,9 +67,11 @@ class TimeToLiveRetry:
 
     retention_time: float
     cap: float = LIVEPERSON_TTL_BACKOFF_CAP
+    first: float = LIVEPERSON_TTL_BACKOFF
 
     def next_delay(self, attempts_made: int, event_age: float) -> float | None:
-        delay = min(self.cap, 2.0 ** max(1, attempts_made))
+        # min(…, 64) only keeps 2**n small; the cap decides long before.
+        delay = min(self.cap, self.first * 2.0 ** min(max(0, attempts_made - 1), 64))
         return delay if event_age + delay <= self.retention_time else None
 
 

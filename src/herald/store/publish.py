@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.domain.filters import Filter, FilterError, compile_filter
 from herald.domain.matching import type_matches
+from herald.domain.ttl import HELD_AT, State, publish_delay
 from herald.ids import new_id
 from herald.store import queue_postgres, queue_sqlite
 from herald.store.database import Database
-from herald.store.tables import installations, subscriptions
+from herald.store.tables import installations, subscriptions, ttl_drain_conversations
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,14 @@ class Route:
     max_retries: int | None
     retention_time: int | None
     filter: Filter | None = None  # over the event's data; None = every event of a matching type
+    # A LivePerson TTL installation's (retention_time set): its state decides whether events are held.
+    installation_id: str | None = None
+    state: State = State.UP
+
+    @property
+    def keeps_order(self) -> bool:
+        """Ordered subscriptions, and every subscription of a TTL installation (order per conversation)."""
+        return self.ordered or self.retention_time is not None
 
 
 def _compiled(subscription_id: str, spec: Any) -> Filter | None:
@@ -71,6 +80,8 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
             subscriptions.c.filter,
             inst.c.max_retries.label("inst_max_retries"),
             inst.c.retention_time,
+            inst.c.id.label("installation_id"),
+            inst.c.state,
         )
         .select_from(
             subscriptions.outerjoin(
@@ -97,9 +108,29 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
             max_retries=r["max_retries"] if r["max_retries"] is not None else r["inst_max_retries"],
             retention_time=r["retention_time"],
             filter=_compiled(r["id"], r["filter"]),
+            installation_id=r["installation_id"] if r["retention_time"] is not None else None,
+            state=State(r["state"]) if r["retention_time"] is not None and r["state"] else State.UP,
         )
         for r in rows
     ]
+
+
+async def _drain_conversations(
+    conn: AsyncConnection, routes: list[Route], events: Any
+) -> set[tuple[str, str]]:
+    """(installation id, conversation) pairs of the batch that are drain conversations of a RECOVERED
+    installation; only asked when such an installation is among the routes (rare)."""
+    recovered = {r.installation_id for r in routes if r.state is State.RECOVERED and r.installation_id}
+    keys = {ev.ordering_key for ev in events if ev.ordering_key is not None}
+    if not recovered or not keys:
+        return set()
+    d = ttl_drain_conversations
+    rows = await conn.execute(
+        select(d.c.installation_id, d.c.ordering_key).where(
+            d.c.installation_id.in_(recovered), d.c.ordering_key.in_(keys)
+        )
+    )
+    return {(r[0], r[1]) for r in rows}
 
 
 def _parse(data: str) -> Any:
@@ -123,7 +154,14 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
     result = PublishResult(ids=[ev.id for ev in batch])
     async with db.read() as conn:
         routes = await routes_for_account(conn, account_id)
+        draining = await _drain_conversations(conn, routes, unique.values())
     events = [(ev.id, ev.type, ev.timestamp, ev.data, ev.ordering_key) for ev in unique.values()]
+
+    def due_at(route: Route, ev: NewEvent) -> float:
+        if route.installation_id is None or route.state is State.UP:
+            return now
+        delay = publish_delay(route.state, (route.installation_id, ev.ordering_key) in draining)
+        return HELD_AT if delay is None else now + delay
 
     filtered = any(route.filter is not None for route in routes)
 
@@ -136,9 +174,10 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
                 ev.id,
                 ev.type,
                 route.subscription_id,
-                ev.ordering_key if route.ordered else None,
+                ev.ordering_key if route.keeps_order else None,
                 route.max_retries,
                 route.retention_time,
+                due_at(route, ev),
             )
             for ev in unique.values()
             if ev.id in inserted
