@@ -284,10 +284,18 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
     a_pat = api.expect(201, "POST", f"/v1/accounts/{a_account}/tokens", json={"name": "a"})
     a_oauth = app_token(herald, a_app)
     a_deliveries = sorted(d["id"] for d in api.deliveries(a_account))  # one per subscription of A
+    # A LivePerson app installation of A: the app-installation routes (list, transitions) walk over it.
+    a_lp = api.expect(
+        201,
+        "POST",
+        f"/v1/accounts/{a_account}/app-installations",
+        json={"client_name": "walk-a", "capabilities": {"webhooks": {"retry": {"retention_time": 60}}}},
+    )
     secrets_of_a = [
         a_account, a_app["id"], a_app["client_id"], a_app["client_secret"], a_installation["id"],
         a_app_sub["id"], a_sub["id"], a_sub["secret"], a_cred["id"], a_cred["secret"], a_event,
-        a_delivery["id"], a_pat["id"], a_pat["token"], a_oauth,
+        a_delivery["id"], a_pat["id"], a_pat["token"], a_oauth, a_lp["id"], a_lp["client_id"],
+        a_lp["client_secret"], a_lp["installation_id"],
     ]  # fmt: skip
     params = {
         "account_id": a_account,
@@ -324,6 +332,8 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         values["subscription_id"] = (
             a_app_sub["id"] if template.startswith("/v1/applications/") else a_sub["id"]
         )
+        if "/app-installations/" in template:
+            values["app_id"] = a_lp["id"]
         names = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
         for name in names:
             assert name in values, f"add a tenant-A value for path parameter {name} ({key})"
@@ -362,6 +372,10 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         None
     ]
     token_api(herald, a_pat["token"]).expect(200, "GET", f"/v1/accounts/{a_account}/subscriptions")
+    lp = api.expect(200, "GET", f"/v1/accounts/{a_account}/app-installations/{a_lp['id']}")
+    assert lp["manifest"] == a_lp["manifest"]
+    listed = api.expect(200, "GET", f"/v1/accounts/{a_account}/app-installations")["data"]
+    assert [i["id"] for i in listed] == [a_lp["id"]]
 
 
 # ------------------------------------------------------------------------ expiry and the failure limiter

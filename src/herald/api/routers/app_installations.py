@@ -75,6 +75,7 @@ class ManifestIn(Model):
 class AppInstallationOut(OutModel):
     id: str = Field(description="The installation id (the id of its application)")
     account_id: str
+    installation_id: str = Field(description="Its installation (the application's, in this account)")
     client_id: str
     enabled: bool
     state: str = Field(description="LivePerson TTL state: UP, FAILED, IN_TRANSITION or RECOVERED")

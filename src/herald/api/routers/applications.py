@@ -83,7 +83,7 @@ class InstallationOut(OutModel):
     max_retries: int | None
     retention_time: int | None
     state: str = Field(description="LivePerson TTL state: UP, FAILED, IN_TRANSITION or RECOVERED")
-    state_changed_at: datetime | None
+    state_changed_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
