@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from herald.domain.models import AttemptRecord
+from herald.domain.ttl import counts_as_failure
 from herald.store import ttl as store
 from herald.store.database import Database
 
@@ -28,11 +29,19 @@ class TtlWatch:
         self.drain_period = drain_period
         self.interval = interval
         self.on_change = on_change  # wake the claim loop: released events are due now
+        # (account, subscription) pairs whose installation is not UP, refreshed every `interval`: a
+        # success elsewhere changes nothing, so the common case costs no query at all.
+        self.unsettled: set[tuple[str, str]] = set()
 
     async def observe(self, records: Sequence[AttemptRecord]) -> None:
         """After a flush: the outcomes of TTL deliveries may move their installations (no query when the
         batch holds none, so other deliveries pay nothing)."""
-        outcomes = store.outcomes_of(records)
+        outcomes = [
+            o
+            for o in store.outcomes_of(records)
+            if (not o.succeeded and counts_as_failure(o.max_retries))
+            or (o.succeeded and (o.account_id, o.subscription_id) in self.unsettled)
+        ]
         if not outcomes:
             return
         try:
@@ -42,11 +51,14 @@ class TtlWatch:
             log.exception("reporting %d TTL outcomes failed", len(outcomes))
             return
         self._changed(moved)
+        if any(t.new != "UP" for t in moved):
+            self.unsettled.update((o.account_id, o.subscription_id) for o in outcomes)
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             try:
                 self._changed(await store.tick(self.db, self.drain_period))
+                self.unsettled = await store.unsettled(self.db)
             except Exception:
                 log.exception("TTL installation check failed; trying again")
             with contextlib.suppress(TimeoutError):

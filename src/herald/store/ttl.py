@@ -288,6 +288,19 @@ async def tick(db: Database, drain_period: float, now: float | None = None) -> l
     return moved
 
 
+async def unsettled(db: Database) -> set[tuple[str, str]]:
+    """(account id, subscription id) of every TTL installation that is not UP: only there can a success
+    change anything, so the dispatcher reports other successes not at all."""
+    inst, sub = installations, subscriptions
+    query = (
+        select(inst.c.account_id, sub.c.id)
+        .select_from(inst.join(sub, sub.c.application_id == inst.c.application_id))
+        .where(inst.c.state != State.UP.value)
+    )
+    async with db.read() as conn:
+        return {(r[0], r[1]) for r in await conn.execute(query)}
+
+
 async def transitions(
     db: Database, installation_id: str, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
