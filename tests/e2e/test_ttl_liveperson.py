@@ -162,3 +162,35 @@ def test_max_retries_drops_after_n_retries_and_an_explicit_zero_does_not_fail_tt
     assert state(api, account, counted["id"]) == "UP"
     history = api.expect(200, "GET", f"/v1/accounts/{account}/app-installations/{ttl['id']}/transitions")
     assert history["data"] == []
+
+
+def test_retention_time_on_a_subscription_is_validated(api: Api, receiver: Receiver, account: str) -> None:
+    url = receiver.url(receiver.new_path("ttl-sub"))
+    sub = api.account_subscription(
+        account, url, [CONTENT], profile="liveperson-connector", retention_time=120
+    )
+    assert sub["retention_time"] == 120
+    patched = api.expect(
+        200, "PATCH", f"/v1/accounts/{account}/subscriptions/{sub['id']}", json={"retention_time": 2}
+    )
+    assert patched["retention_time"] == 2
+    bad = [
+        ({"profile": "liveperson-connector", "retention_time": 1}, "retention_time"),
+        ({"profile": "liveperson-connector", "retention_time": 259_201}, "retention_time"),
+        ({"profile": "standard", "retention_time": 60}, "retention_time"),
+        ({"profile": "liveperson-connector", "max_retries": 6}, "max_retries"),
+    ]
+    for fields, field in bad:
+        body = {"url": url, "event_types": [CONTENT], **fields}
+        resp = api.request("POST", f"/v1/accounts/{account}/subscriptions", json=body)
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["error"]["data"]["field"] == field, resp.text
+    for value in (1, 259_201):
+        hooks = {"retry": {"retention_time": value}}
+        resp = api.request(
+            "POST",
+            f"/v1/accounts/{account}/app-installations",
+            json={"client_name": "x", "capabilities": {"webhooks": hooks}},
+        )
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["error"]["data"]["field"] == "capabilities.webhooks.retry.retention_time"

@@ -263,3 +263,21 @@ async def test_a_dispatcher_runs_the_cycle_and_resends_in_order(
         mine = [int(i[1:]) for c, i in arrived if c == conv]
         assert mine == sorted(mine), (conv, mine)  # in publish order per conversation
     assert all(r["status"] == "delivered" for r in await kit.rows(deliveries))
+
+
+async def test_time_to_live_is_the_connectors_own_or_its_installations(kit: Kit, db: Database) -> None:
+    app, _, connector = await ttl_app(kit)
+    standard = await kit.subscription(None, application_id=app["id"])  # same TTL installation
+    own = await kit.subscription("a1", profile="liveperson-connector", retention_time=30)
+    plain = await kit.subscription("a1", profile="liveperson-connector")
+    await kit.publish("a1", ev("e1", "conv-1"))
+    got = {r["subscription_id"]: (r["retention_time"], r["ordering_key"]) for r in await kit.rows(queue)}
+    assert got == {
+        connector["id"]: (600, "conv-1"),  # the installation's TTL: ordered per conversation
+        own["id"]: (30, "conv-1"),  # its own TTL
+        plain["id"]: (None, None),  # by count: best-effort order
+        standard["id"]: (600, None),  # other profiles do not retry by time to live, nor keep order
+    }
+    # A failure of the standard subscription says nothing about the LivePerson installation.
+    claimed = {c.subscription_id: c for c in await q.claim(db, 10, 30)}
+    assert await ttl.report(db, [outcome(claimed[standard["id"]], False)], 30) == []

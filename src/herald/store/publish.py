@@ -20,6 +20,7 @@ from herald.store.database import Database
 from herald.store.tables import installations, subscriptions, ttl_drain_conversations
 
 log = logging.getLogger(__name__)
+TTL_PROFILE = "liveperson-connector"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +40,15 @@ class Route:
     max_retries: int | None
     retention_time: int | None
     filter: Filter | None = None  # over the event's data; None = every event of a matching type
-    # A LivePerson TTL installation's (retention_time set): its state decides whether events are held.
+    # LivePerson Connector with a time to live: ordered per conversation; and when the TTL is its
+    # installation's, that installation's state decides whether events are held.
+    ttl: bool = False
     installation_id: str | None = None
     state: State = State.UP
 
     @property
     def keeps_order(self) -> bool:
-        """Ordered subscriptions, and every subscription of a TTL installation (order per conversation)."""
-        return self.ordered or self.retention_time is not None
+        return self.ordered or self.ttl
 
 
 def _compiled(subscription_id: str, spec: Any) -> Filter | None:
@@ -77,6 +79,8 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
             subscriptions.c.event_types,
             subscriptions.c.ordered,
             subscriptions.c.max_retries,
+            subscriptions.c.retention_time.label("sub_retention_time"),
+            subscriptions.c.profile,
             subscriptions.c.filter,
             inst.c.max_retries.label("inst_max_retries"),
             inst.c.retention_time,
@@ -100,19 +104,26 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
         )
     )
     rows = (await conn.execute(query)).mappings().all()
-    return [
-        Route(
-            subscription_id=r["id"],
-            event_types=r["event_types"],
-            ordered=r["ordered"],
-            max_retries=r["max_retries"] if r["max_retries"] is not None else r["inst_max_retries"],
-            retention_time=r["retention_time"],
-            filter=_compiled(r["id"], r["filter"]),
-            installation_id=r["installation_id"] if r["retention_time"] is not None else None,
-            state=State(r["state"]) if r["retention_time"] is not None and r["state"] else State.UP,
-        )
-        for r in rows
-    ]
+    return [_route(r) for r in rows]
+
+
+def _route(r: Any) -> Route:
+    # A retention time: the subscription's own, else its installation's. Only LivePerson Connector
+    # retries by it; and only an installation's TTL runs the state machine (herald.domain.ttl).
+    connector = r["profile"] == TTL_PROFILE
+    own = r["sub_retention_time"] if connector else None
+    inst_ttl = connector and r["retention_time"] is not None
+    return Route(
+        subscription_id=r["id"],
+        event_types=r["event_types"],
+        ordered=r["ordered"],
+        max_retries=r["max_retries"] if r["max_retries"] is not None else r["inst_max_retries"],
+        retention_time=own if own is not None else r["retention_time"],
+        filter=_compiled(r["id"], r["filter"]),
+        ttl=own is not None or inst_ttl,
+        installation_id=r["installation_id"] if inst_ttl else None,
+        state=State(r["state"]) if inst_ttl and r["state"] else State.UP,
+    )
 
 
 async def _drain_conversations(

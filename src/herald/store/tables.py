@@ -72,6 +72,7 @@ subscriptions = Table(
     Column("profile", String(40), nullable=False),
     Column("ordered", Boolean, nullable=False, default=False),
     Column("max_retries", Integer),
+    Column("retention_time", Integer),  # LivePerson TTL of this subscription; NULL: its installation's
     Column("secret", Text, nullable=False),  # encrypted
     Column("client_id", String(64)),  # LivePerson client id for account-owned connector subscriptions
     Column("credential_id", String(40), ForeignKey("credentials.id")),

@@ -90,9 +90,15 @@ async def announce_state_change(
     )
 
 
+TTL_PROFILE = "liveperson-connector"  # the only profile that retries by time to live
+
+
 def _rows_of(installation: dict[str, Any]) -> Any:
-    """The queue rows of an installation: its application's subscriptions, in its account."""
-    subs = select(subscriptions.c.id).where(subscriptions.c.application_id == installation["application_id"])
+    """The queue rows of an installation: its application's connector subscriptions, in its account."""
+    subs = select(subscriptions.c.id).where(
+        subscriptions.c.application_id == installation["application_id"],
+        subscriptions.c.profile == TTL_PROFILE,
+    )
     return and_(queue.c.account_id == installation["account_id"], queue.c.subscription_id.in_(subs))
 
 
@@ -186,6 +192,7 @@ async def report(db: Database, outcomes: Sequence[Outcome], drain_period: float)
                 .select_from(inst.join(sub, sub.c.application_id == inst.c.application_id))
                 .where(
                     sub.c.id.in_({s for _, s in wanted}),
+                    sub.c.profile == TTL_PROFILE,
                     inst.c.account_id.in_({a for a, _ in wanted}),
                     inst.c.retention_time.is_not(None),
                 )
@@ -295,7 +302,7 @@ async def unsettled(db: Database) -> set[tuple[str, str]]:
     query = (
         select(inst.c.account_id, sub.c.id)
         .select_from(inst.join(sub, sub.c.application_id == inst.c.application_id))
-        .where(inst.c.state != State.UP.value)
+        .where(inst.c.state != State.UP.value, sub.c.profile == TTL_PROFILE)
     )
     async with db.read() as conn:
         return {(r[0], r[1]) for r in await conn.execute(query)}

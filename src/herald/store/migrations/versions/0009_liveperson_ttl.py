@@ -1,4 +1,4 @@
-"""liveperson_ttl: installation state timestamps, state transition history, drain conversations
+"""liveperson_ttl: subscription retention_time, installation state timestamps, transitions, drain keys
 
 Revision ID: 0009
 Revises: 0005
@@ -20,6 +20,8 @@ def upgrade() -> None:
     with op.batch_alter_table("installations") as batch:
         batch.add_column(sa.Column("state_changed_at", sa.Float(), nullable=True))
         batch.add_column(sa.Column("drain_until", sa.Float(), nullable=True))
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.add_column(sa.Column("retention_time", sa.Integer(), nullable=True))
     op.create_table(
         "installation_transitions",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -48,6 +50,8 @@ def downgrade() -> None:
     op.drop_table("ttl_drain_conversations")
     op.drop_index("ix_installation_transitions_installation", table_name="installation_transitions")
     op.drop_table("installation_transitions")
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("retention_time")
     with op.batch_alter_table("installations") as batch:
         batch.drop_column("drain_until")
         batch.drop_column("state_changed_at")
