@@ -107,4 +107,3 @@ def test_ttl_backoff_doubles_from_its_first_delay_up_to_the_cap() -> None:
     assert policy.next_delay(10_000, 0.0) == LIVEPERSON_TTL_BACKOFF_CAP  # no overflow on long outages
     fast = TimeToLiveRetry(retention_time=10**6, first=0.25)
     assert [fast.next_delay(n, 0.0) for n in (1, 2, 3)] == [0.25, 0.5, 1.0]
-

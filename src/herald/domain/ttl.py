@@ -50,6 +50,8 @@ ENTRY_EFFECTS: dict[State, tuple[Effect, ...]] = {
     State.UP: (Effect.END_DRAIN,),
 }
 
+# The only profile that retries by time to live, so the only one whose subscriptions the machine covers.
+TTL_PROFILE = "liveperson-connector"
 # An event of a drain conversation published during the drain period waits this long (LivePerson: 4 s).
 DRAIN_WAIT = 4.0
 DRAIN_PERIOD = 30.0

@@ -13,14 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.domain.filters import Filter, FilterError, compile_filter
 from herald.domain.matching import type_matches
-from herald.domain.ttl import HELD_AT, State, publish_delay
+from herald.domain.ttl import HELD_AT, TTL_PROFILE, State, publish_delay
 from herald.ids import new_id
 from herald.store import queue_postgres, queue_sqlite
 from herald.store.database import Database
 from herald.store.tables import installations, subscriptions, ttl_drain_conversations
 
 log = logging.getLogger(__name__)
-TTL_PROFILE = "liveperson-connector"
 
 
 @dataclass(frozen=True, slots=True)

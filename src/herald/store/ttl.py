@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from herald.domain.ttl import (
     ENTRY_EFFECTS,
     HELD_AT,
+    TTL_PROFILE,
     Effect,
     Signal,
     State,
@@ -88,9 +89,6 @@ async def announce_state_change(
             "created_at": at,
         },
     )
-
-
-TTL_PROFILE = "liveperson-connector"  # the only profile that retries by time to live
 
 
 def _rows_of(installation: dict[str, Any]) -> Any:
