@@ -4,11 +4,12 @@ stored event resent in order per conversation, and the by-count policy (dropped 
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from e2e_harness import Api, Herald, Received, Receiver, Reply, unique, wait_until
+from e2e_harness import LIVEPERSON_RETRY_INTERVAL, Api, Herald, Received, Receiver, Reply, unique, wait_until
 
 CONTENT = "ms.MessagingEventNotification.ContentEvent"
 CONVERSATION = "cqm.ExConversationChangeNotification"
@@ -156,7 +157,10 @@ def test_max_retries_drops_after_n_retries_and_an_explicit_zero_does_not_fail_tt
         lambda: [d["status"] for d in api.deliveries(account)] == ["dead", "dead"],
         timeout=15,
     )
-    assert len(receiver.requests(by_count)) == 3
+    arrivals = [r.at for r in receiver.requests(by_count)]
+    assert len(arrivals) == 3
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert all(gap >= LIVEPERSON_RETRY_INTERVAL * 0.8 for gap in gaps), gaps  # the fixed interval
     assert len(receiver.requests(zero)) == 1  # explicit 0 under TTL: dropped at once
     assert state(api, account, ttl["id"]) == "UP"  # and its failure does not fail the installation
     assert state(api, account, counted["id"]) == "UP"
