@@ -60,6 +60,11 @@ class Settings:
     # Delays between standard-profile attempts, seconds, comma-separated (Standard Webhooks / Svix).
     retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     liveperson_retry_interval: float = 30.0
+    # LivePerson TTL installations: the first backoff delay (then doubled, capped at 5 min), the drain
+    # period after the store empties, and how often each worker checks the time-driven transitions.
+    liveperson_ttl_backoff: float = 2.0
+    liveperson_drain_period: float = 30.0
+    liveperson_ttl_check: float = 0.5
     # Dispatcher tuning.
     lease_seconds: float = 30.0
     claim_batch: int = 500
@@ -124,7 +129,11 @@ class Settings:
             raise ConfigError(f"HERALD_RETRY_SCHEDULE must be comma-separated seconds: {exc}") from exc
         if not schedule or any(not math.isfinite(d) or d < 0 for d in schedule):
             raise ConfigError("HERALD_RETRY_SCHEDULE needs one or more finite, non-negative delays")
-        return RetryConfig(schedule=schedule, liveperson_interval=self.liveperson_retry_interval)
+        return RetryConfig(
+            schedule=schedule,
+            liveperson_interval=self.liveperson_retry_interval,
+            ttl_backoff=self.liveperson_ttl_backoff,
+        )
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -337,11 +337,19 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
     assert httpx.post(a_bin["url"] + "/walk", content=a_secret_body.encode(), timeout=10).status_code == 200
     a_captured = api.expect(200, "GET", f"/v1/inspect/bins/{a_bin['id']}/requests")["data"][0]
     a_session = api.expect(201, "POST", "/v1/listen/sessions", json={"account_id": a_account})
+    # A LivePerson app installation of A: the app-installation routes (list, transitions) walk over it.
+    a_lp = api.expect(
+        201,
+        "POST",
+        f"/v1/accounts/{a_account}/app-installations",
+        json={"client_name": "walk-a", "capabilities": {"webhooks": {"retry": {"retention_time": 60}}}},
+    )
     secrets_of_a = [
         a_account, a_app["id"], a_app["client_id"], a_app["client_secret"], a_installation["id"],
         a_app_sub["id"], a_sub["id"], a_sub["secret"], a_cred["id"], a_cred["secret"], a_event,
         a_delivery["id"], a_pat["id"], a_pat["token"], a_oauth, a_job["id"], a_bin["id"], a_captured["id"],
-        a_secret_body, a_session["id"], a_session["subscription_id"],
+        a_secret_body, a_session["id"], a_session["subscription_id"], a_lp["id"], a_lp["client_id"],
+        a_lp["client_secret"], a_lp["installation_id"],
     ]  # fmt: skip
     params = {
         "account_id": a_account,
@@ -385,6 +393,8 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         values["subscription_id"] = (
             a_app_sub["id"] if template.startswith("/v1/applications/") else a_sub["id"]
         )
+        if "/app-installations/" in template:
+            values["app_id"] = a_lp["id"]
         names = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
         for name in names:
             assert name in values, f"add a tenant-A value for path parameter {name} ({key})"
@@ -441,6 +451,10 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
     token_api(herald, a_pat["token"]).expect(200, "GET", f"/v1/accounts/{a_account}/subscriptions")
     api.expect(200, "GET", f"/v1/inspect/bins/{a_bin['id']}/requests/{a_captured['id']}")
     api.expect(200, "GET", f"/v1/listen/sessions/{a_session['id']}/requests", params={"wait": 0})
+    lp = api.expect(200, "GET", f"/v1/accounts/{a_account}/app-installations/{a_lp['id']}")
+    assert lp["manifest"] == a_lp["manifest"]
+    listed = api.expect(200, "GET", f"/v1/accounts/{a_account}/app-installations")["data"]
+    assert [i["id"] for i in listed] == [a_lp["id"]]
 
 
 # ------------------------------------------------------------------------ expiry and the failure limiter

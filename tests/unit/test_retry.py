@@ -99,3 +99,11 @@ def test_apply_retry_after() -> None:
     assert apply_retry_after(5.0, 60.0) == 60.0  # wait at least as long as asked
     assert apply_retry_after(120.0, 60.0) == 120.0  # never shorter than our own delay
     assert apply_retry_after(5.0, 10 * RETRY_AFTER_CAP) == RETRY_AFTER_CAP
+
+
+def test_ttl_backoff_doubles_from_its_first_delay_up_to_the_cap() -> None:
+    policy = TimeToLiveRetry(retention_time=10**6, first=2.0)
+    assert [policy.next_delay(n, 0.0) for n in range(1, 10)] == [2, 4, 8, 16, 32, 64, 128, 256, 300]
+    assert policy.next_delay(10_000, 0.0) == LIVEPERSON_TTL_BACKOFF_CAP  # no overflow on long outages
+    fast = TimeToLiveRetry(retention_time=10**6, first=0.25)
+    assert [fast.next_delay(n, 0.0) for n in (1, 2, 3)] == [0.25, 0.5, 1.0]

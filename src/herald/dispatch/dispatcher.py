@@ -22,6 +22,7 @@ from herald.dispatch.mtls import MtlsRouter
 from herald.dispatch.outcome import decide, internal_failure
 from herald.dispatch.recorder import Recorder
 from herald.dispatch.transport import Transport
+from herald.dispatch.ttl import TtlWatch
 from herald.domain.models import ClaimedDelivery, DeliveryStatus, Endpoint
 from herald.domain.profiles import get_profile
 from herald.store import queue
@@ -74,7 +75,8 @@ class Dispatcher:
         self.transport = transport
         self.mtls = mtls  # mTLS mappings and the forward gateway; None: every request as rendered
         self.settings = settings
-        self.recorder = Recorder(db)
+        self.ttl = TtlWatch(db, settings.liveperson_drain_period, settings.liveperson_ttl_check, self.notify)
+        self.recorder = Recorder(db, after_flush=self.ttl.observe)
         self.retry = settings.retry_config()
         self.lanes: dict[str, Lane] = {}
         self.held = 0  # deliveries claimed and not yet sent (in flight or waiting in a lane)
@@ -94,12 +96,14 @@ class Dispatcher:
 
     async def run(self) -> None:
         recorder_task = asyncio.create_task(self.recorder.run())
+        ttl_task = asyncio.create_task(self.ttl.run(self._stopping))
         try:
             await self._claim_loop()
         finally:
             await self._drain()
             await self.recorder.close()
             await recorder_task
+            await ttl_task
             if self.mtls is not None:
                 await self.mtls.close()
 

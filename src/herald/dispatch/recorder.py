@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from herald.domain.models import AttemptRecord
 from herald.store import queue
@@ -13,8 +14,16 @@ log = logging.getLogger("herald.dispatch")
 
 
 class Recorder:
-    def __init__(self, db: Database, flush_interval: float = 0.01, max_batch: int = 1000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        flush_interval: float = 0.01,
+        max_batch: int = 1000,
+        after_flush: Callable[[Sequence[AttemptRecord]], Awaitable[None]] | None = None,
+    ) -> None:
         self.db = db
+        # Told each batch once it is recorded (the TTL installation watch); must not raise.
+        self.after_flush = after_flush
         self.flush_interval = flush_interval
         self.max_batch = max_batch
         # Set after a flush that finished an ordered delivery: the next one of its key is due now.
@@ -40,6 +49,7 @@ class Recorder:
             self._pending.clear()
         unblocks = any(r.claimed.ordering_key is not None and r.next_attempt_at is None for r in batch)
         delay = 0.1
+        recorded = batch
         while batch:
             try:
                 await queue.record(self.db, batch)
@@ -50,6 +60,8 @@ class Recorder:
                 log.exception("recording %d attempts failed; retrying in %.1fs", len(batch), delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        if self.after_flush is not None and recorded:
+            await self.after_flush(recorded)
         if unblocks:
             self.flushed.set()
 

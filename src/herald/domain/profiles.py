@@ -141,7 +141,10 @@ class LivePersonConnectorProfile:
         if delivery.manual:
             return NoRetry()
         if delivery.retention_time:
-            return TimeToLiveRetry(retention_time=delivery.retention_time)
+            if delivery.max_retries == 0:
+                # An explicit `max_retries: 0` under TTL: dropped at its first failure (liveperson.md).
+                return NoRetry()
+            return TimeToLiveRetry(retention_time=delivery.retention_time, first=config.ttl_backoff)
         return FixedIntervalRetry(delivery.max_retries or 0, config.liveperson_interval)
 
 

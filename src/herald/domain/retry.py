@@ -12,6 +12,7 @@ STANDARD_JITTER = 0.2
 LIVEPERSON_RETRY_INTERVAL = 30.0
 LIVEPERSON_MAX_RETRIES = 5
 LIVEPERSON_TTL_MIN, LIVEPERSON_TTL_MAX = 2, 259_200
+LIVEPERSON_TTL_BACKOFF = 2.0
 LIVEPERSON_TTL_BACKOFF_CAP = 300.0
 # LiveChat: up to 3 retries within about a minute.
 LIVECHAT_SCHEDULE: tuple[float, ...] = (10, 20, 30)
@@ -28,6 +29,7 @@ class RetryConfig:
     liveperson_interval: float = LIVEPERSON_RETRY_INTERVAL
     jitter: float = STANDARD_JITTER
     livechat_schedule: tuple[float, ...] = LIVECHAT_SCHEDULE
+    ttl_backoff: float = LIVEPERSON_TTL_BACKOFF  # first delay of the time-to-live policy
 
 
 class RetryPolicy(Protocol):
@@ -69,9 +71,11 @@ class TimeToLiveRetry:
 
     retention_time: float
     cap: float = LIVEPERSON_TTL_BACKOFF_CAP
+    first: float = LIVEPERSON_TTL_BACKOFF
 
     def next_delay(self, attempts_made: int, event_age: float) -> float | None:
-        delay = min(self.cap, 2.0 ** max(1, attempts_made))
+        # min(…, 64) only keeps 2**n small; the cap decides long before.
+        delay = min(self.cap, self.first * 2.0 ** min(max(0, attempts_made - 1), 64))
         return delay if event_age + delay <= self.retention_time else None
 
 

@@ -7,21 +7,29 @@ An app installation is
   applications created here are app installations;
 - its installation in the account (`enabled`, `retry.retention_time`);
 - one application-owned `liveperson-connector` subscription per event type of `capabilities.webhooks`
-  (`endpoint` → url, `max_retries`; absent max_retries is stored as 0, LivePerson's default).
-The manifest given back is rebuilt from these rows.
+  (`endpoint` → url, `max_retries`; an absent max_retries is stored as NULL and shown as 0, LivePerson's
+  default — only an explicit 0 has the TTL exception of herald.domain.ttl.counts_as_failure).
+The manifest given back is rebuilt from these rows. Replacing a manifest is one transaction.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+import sqlalchemy as sa
+
+from herald.domain.signing import generate_client_secret
+from herald.ids import new_id
 from herald.store import applications as app_store
 from herald.store import subscriptions as sub_store
 from herald.store.database import Database
 from herald.store.errors import NotFound
+from herald.store.pagination import page, split_page
 from herald.store.secretbox import SecretBox
-from herald.store.subscriptions import Owner
+from herald.store.subscriptions import Owner, cancel_queued
+from herald.store.tables import applications, installations, subscriptions
 
 MARKER = "liveperson-app-installation"
 PROFILE = "liveperson-connector"
@@ -67,7 +75,7 @@ def _sub_fields(event_type: str, hook: dict[str, Any]) -> dict[str, Any]:
         "description": None,
         "profile": PROFILE,
         "ordered": False,
-        "max_retries": hook.get("max_retries") or 0,
+        "max_retries": hook.get("max_retries"),
     }
 
 
@@ -132,6 +140,8 @@ async def get(db: Database, account_id: str, app_id: str) -> dict[str, Any]:
         "client_id": app["client_id"],
         "enabled": installation["enabled"],
         "state": installation["state"],
+        "state_changed_at": installation["state_changed_at"],
+        "installation_id": installation["id"],
         "subscription_ids": {s["event_types"][0]: s["id"] for s in subs},
         "manifest": manifest,
         "created_at": app["created_at"],
@@ -142,35 +152,89 @@ async def get(db: Database, account_id: str, app_id: str) -> dict[str, Any]:
 async def replace(
     db: Database, box: SecretBox, account_id: str, app_id: str, manifest: dict[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
-    """Replace the manifest (client id and secret stay); also the ids of the subscriptions changed."""
+    """Replace the manifest (client id and secret stay); also the ids of the subscriptions changed.
+
+    One write transaction on both backends: the application, the installation and every subscription
+    change together or not at all."""
     await get(db, account_id, app_id)
-    installation = await _installation(db, app_id, account_id)
-    owner = Owner(application_id=app_id)
-    await app_store.update_application(
-        db, app_id, {"name": manifest["client_name"], "description": _extra(manifest)}
-    )
-    await app_store.update_installation(
-        db,
-        app_id,
-        installation["id"],
-        {"enabled": manifest.get("enabled", True), "retention_time": _retention(manifest)},
-    )
+    now = time.time()
+    owned = subscriptions.c.application_id == app_id
     wanted = _webhooks(manifest)
     changed: list[str] = []
-    for sub in await _subscriptions(db, app_id):
-        event_type = sub["event_types"][0]
-        if event_type not in wanted:
-            await sub_store.delete_subscription(db, owner, sub["id"])
-        else:
-            hook = wanted.pop(event_type)
-            fields = _sub_fields(event_type, hook)
-            await sub_store.update_subscription(
-                db, box, owner, sub["id"], {"url": fields["url"], "max_retries": fields["max_retries"]}
+    async with db.write() as conn:
+        await conn.execute(
+            sa.update(applications)
+            .where(applications.c.id == app_id)
+            .values(name=manifest["client_name"], description=_extra(manifest), updated_at=now)
+        )
+        result = await conn.execute(
+            sa.update(installations)
+            .where(installations.c.application_id == app_id, installations.c.account_id == account_id)
+            .values(
+                enabled=manifest.get("enabled", True), retention_time=_retention(manifest), updated_at=now
             )
-        changed.append(sub["id"])
-    for event_type, hook in wanted.items():
-        await sub_store.create_subscription(db, box, owner, _sub_fields(event_type, hook))
+        )
+        if result.rowcount != 1:
+            raise _not_found(app_id)  # deleted meanwhile: the transaction rolls back
+        current = (
+            await conn.execute(sa.select(subscriptions.c.id, subscriptions.c.event_types).where(owned))
+        ).all()
+        for sub_id, event_types in current:
+            event_type = event_types[0]
+            if event_type not in wanted:
+                await cancel_queued(conn, sub_id)
+                await conn.execute(sa.delete(subscriptions).where(owned, subscriptions.c.id == sub_id))
+            else:
+                fields = _sub_fields(event_type, wanted.pop(event_type))
+                await conn.execute(
+                    sa.update(subscriptions)
+                    .where(owned, subscriptions.c.id == sub_id)
+                    .values(url=fields["url"], max_retries=fields["max_retries"], updated_at=now)
+                )
+            changed.append(sub_id)
+        for event_type, hook in wanted.items():
+            await conn.execute(
+                sa.insert(subscriptions),
+                {
+                    **_sub_fields(event_type, hook),
+                    "id": new_id("sub"),
+                    "application_id": app_id,
+                    "account_id": None,
+                    # Unused: connector deliveries of an application are signed with its client secret.
+                    "secret": box.encrypt(generate_client_secret()),
+                    "client_id": None,
+                    "enabled": True,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
     return await get(db, account_id, app_id), changed
+
+
+async def list_for_account(
+    db: Database, account_id: str, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The account's app installations, newest application first (cursor over the applications)."""
+    query = (
+        sa.select(applications.c.id, applications.c.created_at)
+        .select_from(applications.join(installations, installations.c.application_id == applications.c.id))
+        .where(installations.c.account_id == account_id, applications.c.description.like(f'%"{MARKER}"%'))
+    )
+    async with db.read() as conn:
+        rows = [
+            dict(r)
+            for r in (
+                await conn.execute(page(query, applications.c.created_at, applications.c.id, limit, cursor))
+            ).mappings()
+        ]
+    ids, next_cursor = split_page(rows, limit)
+    out = []
+    for row in ids:
+        try:
+            out.append(await get(db, account_id, row["id"]))
+        except NotFound:
+            continue  # removed between the two reads
+    return out, next_cursor
 
 
 async def _remove(db: Database, app_id: str, account_id: str) -> list[str]:

@@ -14,10 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from herald.domain import livechat
 from herald.domain.filters import Filter, FilterError, compile_filter
 from herald.domain.matching import type_matches
+from herald.domain.ttl import HELD_AT, TTL_PROFILE, State, publish_delay
 from herald.ids import new_id
 from herald.store import queue_postgres, queue_sqlite
 from herald.store.database import Database
-from herald.store.tables import installations, livechat_license_webhooks, subscriptions
+from herald.store.tables import (
+    installations,
+    livechat_license_webhooks,
+    subscriptions,
+    ttl_drain_conversations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,16 @@ class Route:
     max_retries: int | None
     retention_time: int | None
     filter: Filter | None = None  # over the event's data; None = every event of a matching type
+    # LivePerson Connector with a time to live: ordered per conversation; and when the TTL is its
+    # installation's, that installation's state decides whether events are held.
+    ttl: bool = False
+    installation_id: str | None = None
+    state: State = State.UP
     livechat: LiveChatRoute | None = None  # a LiveChat webhook's filters
+
+    @property
+    def keeps_order(self) -> bool:
+        return self.ordered or self.ttl
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +103,14 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
             subscriptions.c.event_types,
             subscriptions.c.ordered,
             subscriptions.c.max_retries,
+            subscriptions.c.retention_time.label("sub_retention_time"),
+            subscriptions.c.profile,
             subscriptions.c.filter,
             subscriptions.c.livechat,
             inst.c.max_retries.label("inst_max_retries"),
             inst.c.retention_time,
+            inst.c.id.label("installation_id"),
+            inst.c.state,
         )
         .select_from(
             subscriptions.outerjoin(
@@ -118,12 +137,17 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
 
 def _route(r: Any) -> Route:
     livechat_options = r["livechat"]
+    # A retention time: the subscription's own, else its installation's. Only LivePerson Connector
+    # retries by it; and only an installation's TTL runs the state machine (herald.domain.ttl).
+    connector = r["profile"] == TTL_PROFILE
+    own = r["sub_retention_time"] if connector else None
+    inst_ttl = connector and r["retention_time"] is not None
     if livechat_options is not None:
         # The installation's retry settings are LivePerson's; a LiveChat webhook keeps its profile's policy.
         max_retries, retention_time = r["max_retries"], None
     else:
         max_retries = r["max_retries"] if r["max_retries"] is not None else r["inst_max_retries"]
-        retention_time = r["retention_time"]
+        retention_time = own if own is not None else r["retention_time"]
     return Route(
         subscription_id=r["id"],
         event_types=r["event_types"],
@@ -132,7 +156,28 @@ def _route(r: Any) -> Route:
         retention_time=retention_time,
         filter=_compiled(r["id"], r["filter"]),
         livechat=_livechat_route(livechat_options),
+        ttl=own is not None or inst_ttl,
+        installation_id=r["installation_id"] if inst_ttl else None,
+        state=State(r["state"]) if inst_ttl and r["state"] else State.UP,
     )
+
+
+async def _drain_conversations(
+    conn: AsyncConnection, routes: list[Route], events: Any
+) -> set[tuple[str, str]]:
+    """(installation id, conversation) pairs of the batch that are drain conversations of a RECOVERED
+    installation; only asked when such an installation is among the routes (rare)."""
+    recovered = {r.installation_id for r in routes if r.state is State.RECOVERED and r.installation_id}
+    keys = {ev.ordering_key for ev in events if ev.ordering_key is not None}
+    if not recovered or not keys:
+        return set()
+    d = ttl_drain_conversations
+    rows = await conn.execute(
+        select(d.c.installation_id, d.c.ordering_key).where(
+            d.c.installation_id.in_(recovered), d.c.ordering_key.in_(keys)
+        )
+    )
+    return {(r[0], r[1]) for r in rows}
 
 
 def _parse(data: str) -> Any:
@@ -161,6 +206,7 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
     result = PublishResult(ids=[ev.id for ev in batch])
     async with db.read() as conn:
         routes = await routes_for_account(conn, account_id)
+        draining = await _drain_conversations(conn, routes, unique.values())
     # LiveChat actions keep what filters and additional_data need (payload + the producer's context).
     contexts = {
         ev.id: livechat.event_context(ev.type, _parse(ev.data), ev.context)
@@ -171,6 +217,12 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
         (ev.id, ev.type, ev.timestamp, ev.data, ev.ordering_key, _stored(contexts.get(ev.id)))
         for ev in unique.values()
     ]
+
+    def due_at(route: Route, ev: NewEvent) -> float:
+        if route.installation_id is None or route.state is State.UP:
+            return now
+        delay = publish_delay(route.state, (route.installation_id, ev.ordering_key) in draining)
+        return HELD_AT if delay is None else now + delay
 
     filtered = any(route.filter is not None for route in routes)
 
@@ -183,9 +235,10 @@ async def publish(db: Database, account_id: str, batch: list[NewEvent]) -> Publi
                 ev.id,
                 ev.type,
                 route.subscription_id,
-                ev.ordering_key if route.ordered else None,
+                ev.ordering_key if route.keeps_order else None,
                 route.max_retries,
                 route.retention_time,
+                due_at(route, ev),
             )
             for ev in unique.values()
             if ev.id in inserted

@@ -138,9 +138,9 @@ FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS x(id, event_id, e
 INSERT_QUEUE = """
 INSERT INTO queue (delivery_id, account_id, event_id, subscription_id, ordering_key, available_at, attempts,
                    lease, max_retries, retention_time, manual, created_at)
-SELECT x.id, $1, x.event_id, x.sub, x.okey, $2, 0, 0, x.max_retries, x.retention, false, $2
-FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[]) WITH ORDINALITY
-    AS x(id, event_id, sub, okey, max_retries, retention, ord)
+SELECT x.id, $1, x.event_id, x.sub, x.okey, x.due, 0, 0, x.max_retries, x.retention, false, $2
+FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[], $9::float8[])
+    WITH ORDINALITY AS x(id, event_id, sub, okey, max_retries, retention, due, ord)
 ORDER BY x.ord
 """
 
@@ -160,10 +160,10 @@ async def enqueue(
     pg: asyncpg.Connection,
     account_id: str,
     now: float,
-    rows: Sequence[tuple[str, str, str, str, str | None, int | None, int | None]],
+    rows: Sequence[tuple[str, str, str, str, str | None, int | None, int | None, float]],
 ) -> None:
     """Deliveries and queue rows from (delivery_id, event_id, event_type, subscription_id, ordering_key,
-    max_retries, retention_time), queued in the order given (publish order)."""
-    ids, event_ids, types, subs, okeys, retries, retention = _columns(rows, 7)
+    max_retries, retention_time, available_at), queued in the order given (publish order)."""
+    ids, event_ids, types, subs, okeys, retries, retention, due = _columns(rows, 8)
     await pg.execute(INSERT_DELIVERIES, account_id, now, ids, event_ids, types, subs)
-    await pg.execute(INSERT_QUEUE, account_id, now, ids, event_ids, subs, okeys, retries, retention)
+    await pg.execute(INSERT_QUEUE, account_id, now, ids, event_ids, subs, okeys, retries, retention, due)

@@ -137,7 +137,9 @@ VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, 0, ?)
 """
 
 
-Row = tuple[str, str, str, str, str | None, int | None, int | None]
+# (delivery_id, event_id, event_type, subscription_id, ordering_key, max_retries, retention_time,
+#  available_at: when it is first due — a TTL installation may hold it, see herald.domain.ttl)
+Row = tuple[str, str, str, str, str | None, int | None, int | None, float]
 
 
 def publish(
@@ -160,8 +162,8 @@ def publish(
     conn.executemany(INSERT_EVENT, [(account_id, *e, now) for e in new])
     inserted = {e[0] for e in new}
     rows = rows_for(inserted)
-    conn.executemany(INSERT_DELIVERY, [(d, account_id, e, t, s, now, now) for d, e, t, s, _, _, _ in rows])
+    conn.executemany(INSERT_DELIVERY, [(d, account_id, e, t, s, now, now) for d, e, t, s, *_ in rows])
     conn.executemany(
-        INSERT_QUEUE, [(d, account_id, e, s, k, now, mr, rt, now) for d, e, _, s, k, mr, rt in rows]
+        INSERT_QUEUE, [(d, account_id, e, s, k, at, mr, rt, now) for d, e, _, s, k, mr, rt, at in rows]
     )
     return inserted, len(rows)

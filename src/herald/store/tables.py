@@ -51,6 +51,9 @@ installations = Table(
     Column("max_retries", Integer),
     Column("retention_time", Integer),
     Column("state", String(20), nullable=False, default="UP"),
+    # LivePerson TTL state machine (herald.domain.ttl): when `state` last changed; end of the drain period.
+    Column("state_changed_at", Float),
+    Column("drain_until", Float),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("application_id", "account_id", name="uq_installations_app_account"),
@@ -70,6 +73,7 @@ subscriptions = Table(
     Column("profile", String(40), nullable=False),
     Column("ordered", Boolean, nullable=False, default=False),
     Column("max_retries", Integer),
+    Column("retention_time", Integer),  # LivePerson TTL of this subscription; NULL: its installation's
     Column("secret", Text, nullable=False),  # encrypted
     Column("client_id", String(64)),  # LivePerson client id for account-owned connector subscriptions
     Column("credential_id", String(40), ForeignKey("credentials.id")),
@@ -341,4 +345,30 @@ livechat_license_webhooks = Table(
     Column("enabled", Boolean, nullable=False),
     Column("updated_at", Float, nullable=False),
     PrimaryKeyConstraint("application_id", "account_id", name="pk_livechat_license_webhooks"),
+)
+
+# --- LivePerson TTL installations ---
+# Every state change of an installation, appended in the transaction that made it.
+installation_transitions = Table(
+    "installation_transitions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("installation_id", String(40), nullable=False),
+    Column("application_id", String(40), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("from_state", String(20), nullable=False),
+    Column("to_state", String(20), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_installation_transitions_installation", "installation_id", "created_at"),
+)
+
+# The conversations (ordering keys) that were in an installation's store when it was released: during the
+# drain period their new events wait `DRAIN_WAIT` seconds.
+ttl_drain_conversations = Table(
+    "ttl_drain_conversations",
+    metadata,
+    Column("installation_id", String(40), nullable=False),
+    Column("ordering_key", String(255), nullable=False),
+    PrimaryKeyConstraint("installation_id", "ordering_key", name="pk_ttl_drain_conversations"),
 )

@@ -14,15 +14,22 @@ from pydantic import Field, field_validator
 from herald.api.auth import Context, CurrentPrincipal, Principal
 from herald.api.errors import ApiError
 from herald.api.routers.subscriptions import _guard_url, check_url
-from herald.api.schemas import AccountId, Model, OutModel, ResourceId, Text
+from herald.api.schemas import AccountId, Cursor, Limit, Model, OutModel, Page, ResourceId, Text
 from herald.store import app_installations as store
+from herald.store import ttl as ttl_store
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/app-installations", tags=["app installations"])
 
 
 class WebhookIn(Model):
     endpoint: Text = Field(min_length=1, max_length=2048, description="TLS URL (http only where allowed)")
-    max_retries: int = Field(default=0, ge=0, le=5, description="Retries by count, 30 s apart")
+    max_retries: int | None = Field(
+        default=None,
+        ge=0,
+        le=5,
+        description="Retries by count, 30 s apart (default 0). With retention_time, an explicit 0 drops the"
+        " event type's failed events instead of failing the installation",
+    )
 
     _endpoint = field_validator("endpoint")(check_url)
 
@@ -68,13 +75,23 @@ class ManifestIn(Model):
 class AppInstallationOut(OutModel):
     id: str = Field(description="The installation id (the id of its application)")
     account_id: str
+    installation_id: str = Field(description="Its installation (the application's, in this account)")
     client_id: str
     enabled: bool
-    state: str
+    state: str = Field(description="LivePerson TTL state: UP, FAILED, IN_TRANSITION or RECOVERED")
+    state_changed_at: datetime | None = Field(description="When `state` last changed; null: never")
     subscription_ids: dict[str, str] = Field(description="The subscription of each event type")
     manifest: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+class TransitionOut(OutModel):
+    id: str
+    from_state: str
+    to_state: str
+    reason: str = Field(description="delivery_failed, endpoints_answer, store_empty, drain_ended or ttl_off")
+    created_at: datetime
 
 
 class AppInstallationCreatedOut(AppInstallationOut):
@@ -103,6 +120,31 @@ async def create_app_installation(
 ) -> object:
     await _authorize(who, account_id)
     return await store.create(ctx.db, ctx.box, account_id, _check(ctx, body))
+
+
+@router.get("", response_model=Page[AppInstallationOut])
+async def list_app_installations(
+    account_id: AccountId, ctx: Context, who: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
+) -> object:
+    await _authorize(who, account_id)
+    rows, next_cursor = await store.list_for_account(ctx.db, account_id, limit, cursor)
+    return {"data": rows, "next_cursor": next_cursor}
+
+
+@router.get("/{app_id}/transitions", response_model=Page[TransitionOut])
+async def list_app_installation_transitions(
+    account_id: AccountId,
+    app_id: ResourceId,
+    ctx: Context,
+    who: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> object:
+    """The installation's TTL state changes, newest first."""
+    await _authorize(who, account_id)
+    installation = await store.get(ctx.db, account_id, app_id)
+    rows, next_cursor = await ttl_store.transitions(ctx.db, installation["installation_id"], limit, cursor)
+    return {"data": rows, "next_cursor": next_cursor}
 
 
 @router.get("/{app_id}", response_model=AppInstallationOut)

@@ -87,7 +87,8 @@ class InstallationOut(OutModel):
     enabled: bool
     max_retries: int | None
     retention_time: int | None
-    state: str
+    state: str = Field(description="LivePerson TTL state: UP, FAILED, IN_TRANSITION or RECOVERED")
+    state_changed_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -61,6 +61,14 @@ class SubscriptionIn(Model):
         default=False, description="Deliver events with the same ordering_key one at a time"
     )
     max_retries: int | None = Field(default=None, ge=0, le=50)
+    retention_time: int | None = Field(
+        default=None,
+        ge=2,
+        le=259_200,
+        description="liveperson-connector only: LivePerson time to live, seconds (exponential retries"
+        " until the event is this old; wins over max_retries; ordered per ordering_key)."
+        " Default: the installation's",
+    )
     credential_id: str | None = Field(
         default=None,
         max_length=64,
@@ -86,6 +94,7 @@ class SubscriptionPatch(Model):
     description: Text | None = Field(default=None, max_length=2000)
     ordered: bool | None = None
     max_retries: int | None = Field(default=None, ge=0, le=50)
+    retention_time: int | None = Field(default=None, ge=2, le=259_200)
     enabled: bool | None = None
     credential_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     mtls_via_gateway: bool | None = None
@@ -108,6 +117,7 @@ class SubscriptionOut(OutModel):
     profile: str
     ordered: bool
     max_retries: int | None
+    retention_time: int | None = None
     enabled: bool
     client_id: str | None = Field(description="LivePerson client id (account-owned connector subscriptions)")
     credential_id: str | None = None
@@ -126,6 +136,9 @@ class SubscriptionCreatedOut(SubscriptionOut):
     )
 
 
+LIVEPERSON_CONNECTOR = "liveperson-connector"
+
+
 def _check_max_retries(profile: str, max_retries: int | None) -> None:
     limit = PROFILES[profile].max_retries_limit
     if max_retries is not None and max_retries > limit:
@@ -134,6 +147,15 @@ def _check_max_retries(profile: str, max_retries: int | None) -> None:
             f"max_retries: must be at most {limit} for profile {profile}",
             field="max_retries",
             limit=limit,
+        )
+
+
+def _check_retention(profile: str, retention_time: int | None) -> None:
+    if retention_time is not None and profile != LIVEPERSON_CONNECTOR:
+        raise ApiError(
+            422,
+            f"retention_time: only the {LIVEPERSON_CONNECTOR} profile retries by time to live",
+            field="retention_time",
         )
 
 
@@ -207,6 +229,7 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
         await authorize(who, owner)
         _guard_url(ctx, body.url)
         _check_max_retries(body.profile, body.max_retries)
+        _check_retention(body.profile, body.retention_time)
         _check_filter(body.filter)
         await _check_credential(ctx, owner, body.profile, body.credential_id)
         if check_owner and owner.application_id:
@@ -249,6 +272,7 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
                 409, "a LiveChat webhook cannot be edited (only enabled); unregister it and register it again"
             )
         _check_max_retries(current["profile"], changes.get("max_retries"))
+        _check_retention(current["profile"], changes.get("retention_time"))
         _check_filter(changes.get("filter"))
         if "credential_id" in changes:
             await _check_credential(ctx, owner, current["profile"], changes["credential_id"])
