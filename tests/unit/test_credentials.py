@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import itertools
 import time
+from collections.abc import Callable
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -23,6 +24,8 @@ from herald.domain.credentials import (
     new_secret,
     public_key_of,
 )
+from herald.domain.models import ClaimedDelivery, Endpoint
+from herald.domain.profiles import get_profile
 from herald.domain.signing import generate_whsec
 
 BODY = b'{"commonHeader":{"accountId":"123"},"data":{"convDetails":{"convId":"c1"}}}'
@@ -102,3 +105,21 @@ def test_new_secret_and_mask() -> None:
     assert mask("abcdefghijkl") == "…ijkl"
     assert "abcd" not in mask("abcd")
     assert public_key_of(generate_whsec()) is None
+
+
+def test_standard_credential_on_a_data_transporter_profile_is_verifiable(
+    make_claimed: Callable[..., ClaimedDelivery],
+) -> None:
+    """The profile sends no webhook-id/-timestamp of its own; the credential brings the ones it signed."""
+    secret, now = generate_whsec(), int(time.time())
+    credential = Credential("c", Scheme.STANDARD, {}, (secret,))
+    endpoint = Endpoint(
+        "sub_1", "https://example.com/dt", "liveperson-data", "x", None, credential=credential
+    )
+    claimed = make_claimed(event_type="AgentStateChangedEvent")
+    request = get_profile("liveperson-data").render(claimed, endpoint, now)
+    assert request.headers["webhook-id"] == claimed.delivery_id
+    assert request.headers["webhook-timestamp"] == str(now)
+    Webhook(secret).verify(request.body, request.headers)  # raises if it does not verify
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(request.body + b" ", request.headers)

@@ -48,9 +48,10 @@ def rendered(endpoint: Endpoint) -> tuple[dict[str, str], bytes]:
 def test_each_credential_scheme_matches_its_own_render_and_not_a_tampered_body(
     credential: Credential,
 ) -> None:
-    # (A standard credential goes with the standard profile, which sends the webhook-id/-timestamp it signs.)
-    profile = "standard" if credential.scheme is Scheme.STANDARD else "liveperson-data"
-    endpoint = Endpoint("sub_1", "https://x", profile, generate_whsec(), None, credential=credential)
+    # On a Data Transporter subscription: a standard credential brings the webhook-id/-timestamp it signs.
+    endpoint = Endpoint(
+        "sub_1", "https://x", "liveperson-data", generate_whsec(), None, credential=credential
+    )
     headers, body = rendered(endpoint)
     checks = check_credential(headers, body, credential)
     assert checks and all(c.matched for c in checks), checks

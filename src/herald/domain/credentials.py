@@ -53,7 +53,13 @@ class Credential:
         if self.scheme is Scheme.BEARER:
             return {"authorization": f"Bearer {current}"}
         entries = [_standard_entry(secret, msg_id, timestamp, body) for secret in self.secrets]
-        return {"webhook-signature": " ".join(entries)}
+        # The id and timestamp are part of what is signed: a profile that does not send them itself (e.g.
+        # liveperson-data) must still carry them, or no receiver could verify the signature.
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": " ".join(entries),
+        }
 
 
 def _standard_entry(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
