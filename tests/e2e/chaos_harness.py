@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import itertools
 import os
 import pwd
 import random
@@ -42,7 +43,6 @@ from e2e_harness import (
 )
 
 
-
 def delivery_id_of(req: Received) -> str:
     """The stable delivery id every attempt carries: `webhook-id` (standard profile), else LivePerson's."""
     return req.headers.get("webhook-id") or req.headers["x-herald-delivery-id"]
@@ -57,8 +57,8 @@ def postgres_bindir() -> Path | None:
     with contextlib.suppress(OSError, subprocess.CalledProcessError):
         out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=True)
         candidates.append(Path(out.stdout.strip()))
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]), reverse=True)
-    candidates += [Path(p) for p in versions]
+    versions = glob.glob("/usr/lib/postgresql/*/bin")
+    candidates += [Path(p) for p in sorted(versions, key=lambda p: int(p.split("/")[-2]), reverse=True)]
     for c in candidates:
         if (c / "initdb").is_file() and (c / "postgres").is_file():
             return c
@@ -190,7 +190,9 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 
 
 @contextlib.contextmanager
-def deployment_on(database_url: str, workdir: Path, workers: int = 2, **env_overrides: str) -> Iterator[Herald]:
+def deployment_on(
+    database_url: str, workdir: Path, workers: int = 2, **env_overrides: str
+) -> Iterator[Herald]:
     """Like e2e_harness.deployment for PostgreSQL (`herald api` + N workers), on a database the caller
     owns (here: the private cluster, which the caller also removes)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -291,8 +293,8 @@ class Publisher(threading.Thread):
                 if resp.status_code < 500:
                     raise AssertionError(f"publish refused: {resp.status_code} {resp.text[:500]}")
                 self.failures[str(resp.status_code)] += 1
-            except httpx.TransportError:
-                self.failures["transport"] += 1
+            except httpx.TransportError as exc:
+                self.failures[f"transport: {type(exc).__name__}"] += 1
             if time.monotonic() > deadline:
                 raise AssertionError(f"could not publish a batch within {self.retry_for:.0f} s")
             time.sleep(0.2)
@@ -311,7 +313,7 @@ class Phase:
 
 
 def flap_schedule(seed: int, seconds: float, *, max_bad_run: float = 5.0) -> list[Phase]:
-    """Phases of 0.5–2.5 s, each answering 200, 500 or too late (a timeout), drawn from `seed`. A run of
+    """Phases of 0.5 to 2.5 s, each answering 200, 500 or too late (a timeout), drawn from `seed`. A run of
     bad phases longer than `max_bad_run` seconds is cut short by a good one, so that a retry schedule of
     known length can outlast every outage. After `seconds`, the endpoint answers 200."""
     rng = random.Random(seed)
@@ -415,7 +417,7 @@ def unexplained_duplicates(
     a crash, or a database that was away. Each pair of consecutive receipts must straddle one."""
     bad = []
     for delivery_id, got in receipts.items():
-        for first, again in zip(got, got[1:], strict=False):
+        for first, again in itertools.pairwise(got):
             if not any(first.at <= d.end and d.start <= again.at for d in disruptions):
                 bad.append((delivery_id, first.at, again.at))
     return bad
@@ -433,10 +435,62 @@ def wait_all_arrived(
         wait_until("every accepted event to arrive", arrived, timeout, interval=0.25)
     except AssertionError as exc:
         missing = sorted(accepted - receipts())
-        raise AssertionError(f"{len(missing)} of {len(accepted)} accepted events never arrived: {missing[:20]}") from exc
+        lost = f"{len(missing)} of {len(accepted)} accepted events never arrived: {missing[:20]}"
+        raise AssertionError(lost) from exc
     wait_until(
         "every delivery to settle",
         lambda: not herald.api.deliveries(account, status="pending"),
         timeout=30,
         interval=0.5,
+    )
+
+
+@dataclass
+class LossReport:
+    accepted: int
+    deliveries_received: int
+    duplicate_receipts: int  # receipts beyond the first, summed over deliveries
+    duplicated_deliveries: int  # deliveries received more than once
+    unexplained: list[tuple[str, float, float]]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.accepted} events accepted, all delivered; {self.duplicate_receipts} duplicate receipts "
+            f"over {self.duplicated_deliveries} deliveries"
+        )
+
+
+def check_nothing_lost(
+    herald: Herald,
+    requests: Any,
+    account: str,
+    publisher: Publisher,
+    disruptions: Sequence[Disruption],
+    timeout: float = 60.0,
+) -> LossReport:
+    """Every event the publisher got a 202 for was received (answered 200) and its one delivery row says
+    `delivered`; repeated receipts are counted and must each straddle a disruption."""
+    accepted = set(publisher.accepted)
+    assert len(accepted) == len(publisher.accepted), "the publisher reused an event id"
+
+    def arrived() -> set[str]:
+        return {str(r.json()["data"]["event"]) for r in requests() if r.status == 200}
+
+    wait_all_arrived(herald, account, arrived, accepted, timeout)
+    deliveries = herald.api.deliveries(account)
+    by_event = Counter(d["event_id"] for d in deliveries)
+    assert set(by_event) == accepted, "delivery rows do not match the accepted events"
+    assert max(by_event.values()) == 1, "an event got more than one delivery row"
+    not_delivered = [d for d in deliveries if d["status"] != "delivered"]
+    assert not not_delivered, f"{len(not_delivered)} deliveries not delivered: {not_delivered[:5]}"
+
+    receipts = receipts_by_delivery(requests())
+    assert set(receipts) == {d["id"] for d in deliveries}
+    counts = [len(got) for got in receipts.values()]
+    return LossReport(
+        accepted=len(accepted),
+        deliveries_received=len(receipts),
+        duplicate_receipts=sum(n - 1 for n in counts),
+        duplicated_deliveries=sum(1 for n in counts if n > 1),
+        unexplained=unexplained_duplicates(receipts, disruptions),
     )

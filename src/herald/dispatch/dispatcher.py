@@ -122,7 +122,12 @@ class Dispatcher:
                 await self._sleep(1.0)
                 continue
             if batch:
-                await self._accept(batch)
+                try:
+                    await self._accept(batch)
+                except Exception:
+                    # The database went away between the claim and handing rows back (a disabled or full
+                    # endpoint): those rows keep their lease and become due again when it runs out.
+                    log.exception("handing back claimed deliveries failed; their leases will expire")
             backlog = len(batch) == size
             if not backlog:
                 await self._sleep(s.poll_interval)
