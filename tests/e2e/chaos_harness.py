@@ -410,16 +410,31 @@ class Disruption:
 
 
 def unexplained_duplicates(
-    receipts: dict[str, list[Received]], disruptions: Sequence[Disruption]
+    receipts: dict[str, list[Received]], disruptions: Sequence[Disruption], lease: float
 ) -> list[tuple[str, float, float]]:
-    """Repeated receipts of a delivery with no disruption between them. At-least-once delivery repeats a
-    delivery only when the worker that sent it could not record the outcome before its lease ran out:
-    a crash, or a database that was away. Each pair of consecutive receipts must straddle one."""
+    """Repeated receipts of a delivery that no disruption accounts for.
+
+    At-least-once delivery repeats a delivery only when the worker that sent it could not record the
+    outcome before its lease ran out: it was killed, or the database was away. So each repeat needs a
+    disruption of its own (one disruption repeats a delivery at most once) that began while the earlier
+    receipt's lease still ran (no earlier than `lease` before that receipt: the claim precedes the send)
+    and that began before the repeat."""
     bad = []
     for delivery_id, got in receipts.items():
+        used: set[int] = set()
         for first, again in itertools.pairwise(got):
-            if not any(first.at <= d.end and d.start <= again.at for d in disruptions):
+            cause = next(
+                (
+                    i
+                    for i, d in enumerate(disruptions)
+                    if i not in used and d.start - lease <= first.at <= d.end and d.start <= again.at
+                ),
+                None,
+            )
+            if cause is None:
                 bad.append((delivery_id, first.at, again.at))
+            else:
+                used.add(cause)
     return bad
 
 
@@ -466,6 +481,7 @@ def check_nothing_lost(
     account: str,
     publisher: Publisher,
     disruptions: Sequence[Disruption],
+    lease: float,
     timeout: float = 60.0,
 ) -> LossReport:
     """Every event the publisher got a 202 for was received (answered 200) and its one delivery row says
@@ -492,5 +508,5 @@ def check_nothing_lost(
         deliveries_received=len(receipts),
         duplicate_receipts=sum(n - 1 for n in counts),
         duplicated_deliveries=sum(1 for n in counts if n > 1),
-        unexplained=unexplained_duplicates(receipts, disruptions),
+        unexplained=unexplained_duplicates(receipts, disruptions, lease),
     )

@@ -73,3 +73,46 @@ async def test_database_gone_while_handing_rows_back_does_not_stop_the_dispatche
     finally:
         dispatcher.stop()
         await task
+
+
+async def test_no_claims_while_outcomes_cannot_be_recorded(
+    db: Database,
+    box: SecretBox,
+    kit: Kit,
+    until: Callable[..., Awaitable[None]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database is away just as an attempt's outcome is to be recorded, for longer than the lease.
+    Claiming on meanwhile would send the delivery again once its lease ran out; instead the dispatcher
+    waits for the outcome to be written, which finishes the delivery: it is sent exactly once."""
+    await kit.subscription("a1", url="https://one.example/h")
+    await kit.publish("a1", ("e1", "t"))
+    settings = Settings(database_url=db.url, lease_seconds=0.3, poll_interval=0.01, shutdown_grace=1.0)
+    transport = MemoryTransport(ok)
+    dispatcher = Dispatcher(db, EndpointCache(db, box), transport, settings)
+
+    real_record = q.record
+    failures = {"record": 3}  # retried after 0.1 + 0.2 + 0.4 s: well past the 0.3 s lease
+
+    async def record(*args: Any, **kwargs: Any) -> None:
+        if failures["record"]:
+            failures["record"] -= 1
+            raise ConnectionRefusedError(111, "Connection refused")
+        await real_record(*args, **kwargs)
+
+    monkeypatch.setattr(q, "record", record)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+
+        async def delivered() -> bool:
+            rows = await kit.rows(deliveries)
+            return rows[0]["status"] == "delivered"
+
+        await until(delivered)
+        await asyncio.sleep(0.5)  # a second send would come now if the row were still queued
+    finally:
+        dispatcher.stop()
+        await task
+    assert failures == {"record": 0}
+    assert len(transport.requests) == 1
+    assert [r["attempts"] for r in await kit.rows(deliveries)] == [1]
