@@ -22,17 +22,18 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import httpx
 import pytest
 from e2e_harness import (
     LIVE_DEPLOYMENTS,
+    REQUIRE_PG,
     Api,
     Herald,
     Received,
@@ -65,6 +66,13 @@ def postgres_bindir() -> Path | None:
     return None
 
 
+def _cannot(reason: str) -> NoReturn:
+    """Skip, or fail where PostgreSQL is mandatory (CI sets HERALD_TEST_REQUIRE_POSTGRES=1)."""
+    if REQUIRE_PG:
+        pytest.fail(f"HERALD_TEST_REQUIRE_POSTGRES=1 but {reason}")
+    pytest.skip(reason)
+
+
 class PrivatePostgres:
     """A throwaway PostgreSQL cluster on a free port of 127.0.0.1, owned by this test, so that the test
     may stop it (SIGINT: fast shutdown) and start it again without disturbing the shared server on 5432.
@@ -77,14 +85,14 @@ class PrivatePostgres:
     def __init__(self) -> None:
         bindir = postgres_bindir()
         if bindir is None:
-            pytest.skip("PostgreSQL server binaries (initdb, postgres) not found")
+            _cannot("PostgreSQL server binaries (initdb, postgres) not found for a private cluster")
         self.bindir = bindir
         self.user: str | None = None
         if os.geteuid() == 0:
             try:
                 pw = pwd.getpwnam("postgres")
             except KeyError:
-                pytest.skip("running as root and there is no `postgres` user to run a private cluster as")
+                _cannot("running as root and there is no `postgres` user to run a private cluster as")
             self.user = "postgres"
         # Not under pytest's tmp_path: as root that is 0700 and the postgres user could not enter it.
         self.dir = Path(tempfile.mkdtemp(prefix="herald-chaos-pg-"))
@@ -439,7 +447,7 @@ def unexplained_duplicates(
 
 
 def wait_all_arrived(
-    herald: Herald, account: str, receipts: Any, accepted: set[str], timeout: float
+    herald: Herald, account: str, receipts: Callable[[], set[str]], accepted: set[str], timeout: float
 ) -> None:
     """Wait until every accepted event was received with a 200 and no delivery is pending any more."""
 
@@ -477,7 +485,7 @@ class LossReport:
 
 def check_nothing_lost(
     herald: Herald,
-    requests: Any,
+    requests: Callable[[], list[Received]],
     account: str,
     publisher: Publisher,
     disruptions: Sequence[Disruption],
