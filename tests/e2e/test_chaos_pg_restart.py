@@ -12,7 +12,8 @@ never 500, and the publisher repeats those batches with the same ids; only batch
 Afterwards every accepted event has been received and its delivery is `delivered`, every repeated receipt
 straddles an outage, and the repeats are bounded: what a worker can repeat after an outage is what it
 had claimed and not yet recorded when the database went away — at most 2 x max_in_flight (see
-test_chaos_kills.py) — so duplicate receipts <= outages x workers x 2 x max_in_flight.
+test_chaos_kills.py) — so duplicate receipts <= outages x workers x 2 x max_in_flight (plus
+kills x 2 x max_in_flight in the variant that also SIGKILLs a worker during each outage).
 """
 
 from __future__ import annotations
@@ -57,9 +58,12 @@ def herald(pg: PrivatePostgres, tmp_path: Path) -> Iterator[Herald]:
         yield h
 
 
+@pytest.mark.parametrize("sigkill", [False, True], ids=["restarts", "restarts-and-sigkills"])
 def test_postgres_restarted_mid_run_loses_nothing(
-    pg: PrivatePostgres, herald: Herald, receiver: Receiver
+    pg: PrivatePostgres, herald: Herald, receiver: Receiver, sigkill: bool
 ) -> None:
+    """`restarts`: the Herald processes are left alone. `restarts-and-sigkills`: besides, in the middle
+    of each outage a random worker gets SIGKILL and a new one starts while the database is still away."""
     pids = [p.popen.pid for p in herald.procs if p.popen is not None]
     account = unique("acct-pg")
     path = receiver.new_path("pg-restart")
@@ -68,30 +72,45 @@ def test_postgres_restarted_mid_run_loses_nothing(
     herald.api.account_subscription(account, receiver.url(path), ["chaos.pg"])
 
     publisher = Publisher(herald, account, "chaos.pg", batch=10, pause=0.2, retry_for=OUTAGE * 5)
-    outages: list[Disruption] = []
+    disruptions: list[Disruption] = []
+    victims = random.Random(9)
     publisher.start()
     started = time.monotonic()
     for at in OUTAGES_AT:
         time.sleep(max(0.0, started + at - time.monotonic()))
         down = time.monotonic()
         pg.stop()
-        time.sleep(OUTAGE)
+        time.sleep(OUTAGE / 2)
+        if sigkill:
+            victim = victims.choice([w for w in herald.workers if w.alive])
+            killed_at = time.monotonic()
+            victim.kill()
+            assert victim.popen is not None and victim.popen.returncode == -9
+            disruptions.append(Disruption(f"SIGKILL {victim.name}", killed_at, killed_at + ARRIVAL_SLACK))
+            herald.start_worker()  # starts, and waits for its database, while PostgreSQL is down
+        time.sleep(max(0.0, down + OUTAGE - time.monotonic()))
         pg.start()
-        outages.append(Disruption("postgres restart", down, time.monotonic() + ARRIVAL_SLACK))
+        disruptions.append(Disruption("postgres restart", down, time.monotonic() + ARRIVAL_SLACK))
     time.sleep(max(0.0, started + RUN_SECONDS - time.monotonic()))
     publisher.finish()
 
-    report = check_nothing_lost(herald, lambda: receiver.requests(path), account, publisher, outages, LEASE)
-    # The same processes, still running: nobody restarted them.
-    assert [p.popen.pid for p in herald.procs if p.popen is not None] == pids
-    assert all(p.alive for p in herald.procs), herald.logs(40)
+    requests = lambda: receiver.requests(path)  # noqa: E731
+    report = check_nothing_lost(herald, requests, account, publisher, disruptions, LEASE)
+    kills = sum(d.kind.startswith("SIGKILL") for d in disruptions)
+    outages = len(disruptions) - kills
+    # Nobody restarted the API, nor (without SIGKILLs) a worker; every process the test left is running.
+    assert herald.api_proc is not None and herald.api_proc.popen is not None
+    assert herald.api_proc.popen.pid == pids[0]
+    if not sigkill:
+        assert [p.popen.pid for p in herald.procs if p.popen is not None] == pids
+    assert sum(w.alive for w in herald.workers) == WORKERS and herald.api_proc.alive, herald.logs(40)
     # The outages were real: publishes were refused meanwhile, and only ever as 503.
     assert publisher.failures, "no publish failed: was PostgreSQL really down?"
     assert set(publisher.failures) <= {"503"}, dict(publisher.failures)
-    assert not report.unexplained, f"repeats no outage accounts for: {report.unexplained[:10]}"
-    bound = len(outages) * WORKERS * 2 * MAX_IN_FLIGHT
+    assert not report.unexplained, f"repeats no disruption accounts for: {report.unexplained[:10]}"
+    bound = (outages * WORKERS + kills) * 2 * MAX_IN_FLIGHT
     assert report.duplicate_receipts <= bound, f"{report}; bound {bound}"
     print(
-        f"\n[postgresql, private cluster] {len(outages)} restarts ({OUTAGE:.0f} s down each); {report}; "
-        f"bound {bound}; publishes repeated: {dict(publisher.failures)}"
+        f"\n[postgresql, private cluster] {outages} restarts ({OUTAGE:.0f} s down each), {kills} SIGKILLs; "
+        f"{report}; bound {bound}; publishes repeated: {dict(publisher.failures)}"
     )
