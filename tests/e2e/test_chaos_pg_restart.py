@@ -32,7 +32,7 @@ from chaos_harness import (
     deployment_on,
     private_postgres,
 )
-from e2e_harness import Herald, Receiver, Reply, unique
+from e2e_harness import Herald, Received, Receiver, Reply, unique
 
 pytestmark = pytest.mark.chaos
 
@@ -94,8 +94,10 @@ def test_postgres_restarted_mid_run_loses_nothing(
     time.sleep(max(0.0, started + RUN_SECONDS - time.monotonic()))
     publisher.finish()
 
-    requests = lambda: receiver.requests(path)  # noqa: E731
-    report = check_nothing_lost(herald, requests, account, publisher, disruptions, LEASE)
+    def received() -> list[Received]:
+        return receiver.requests(path)
+
+    report = check_nothing_lost(herald, received, account, publisher, disruptions, LEASE)
     kills = sum(d.kind.startswith("SIGKILL") for d in disruptions)
     outages = len(disruptions) - kills
     # Nobody restarted the API, nor (without SIGKILLs) a worker; every process the test left is running.
