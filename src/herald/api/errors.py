@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from herald.store.database import UNAVAILABLE, database_unavailable
 from herald.store.errors import Conflict, Invalid, NotFound, StoreError
 
 log = logging.getLogger("herald.api")
@@ -116,6 +118,13 @@ async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    if database_unavailable(exc):
+        # Not the request's fault, and not for ever: say so, so that clients repeat it (publishing again
+        # with the same event ids is safe even if the connection died just as a commit went through).
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        return error_response(
+            503, "unavailable", "the database is unavailable; try again shortly", headers={"Retry-After": "1"}
+        )
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal", "internal error; see the server log")
 
@@ -125,4 +134,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(StoreError, _store_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    # Database errors by class too: the catch-all below answers as well, but the server then logs a
+    # traceback per request, and while the database restarts every request fails the same way.
+    database_errors: tuple[type[Exception], ...] = (DBAPIError, *UNAVAILABLE)
+    for database_error in database_errors:
+        app.add_exception_handler(database_error, _unexpected)
     app.add_exception_handler(Exception, _unexpected)

@@ -111,6 +111,12 @@ class Dispatcher:
         s = self.settings
         backlog = False  # the last claim came back full: more is due than we could take
         while not self._stopping.is_set():
+            if not self.recorder.healthy.is_set():
+                # Outcomes wait to be written (the database is away): claim nothing until they are. Rows
+                # claimed now could not be recorded either, and their leases would run out first; and once
+                # the database is back, the waiting outcomes finish rows before anyone claims them again.
+                await self._until(self.recorder.healthy)
+                continue
             room = s.max_in_flight - self.held
             # Under a backlog, wait for room for a real batch: many tiny claims cost more than they move.
             wanted = max(1, s.claim_batch // 4) if backlog else 1
@@ -126,10 +132,24 @@ class Dispatcher:
                 await self._sleep(1.0)
                 continue
             if batch:
-                await self._accept(batch)
+                try:
+                    await self._accept(batch)
+                except Exception:
+                    # The database went away between the claim and handing rows back (a disabled or full
+                    # endpoint): those rows keep their lease and become due again when it runs out.
+                    log.exception("handing back claimed deliveries failed; their leases will expire")
             backlog = len(batch) == size
             if not backlog:
                 await self._sleep(s.poll_interval)
+
+    async def _until(self, event: asyncio.Event) -> None:
+        """Wait for `event`, or for a stop."""
+        waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self._stopping.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def _sleep(self, seconds: float) -> None:
         """Wait for new work, a flush that may have unblocked ordered deliveries, or the poll interval."""

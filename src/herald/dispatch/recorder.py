@@ -12,6 +12,10 @@ from herald.store.database import Database
 
 log = logging.getLogger("herald.dispatch")
 
+# Retry a failed flush at least this often: once the database is back, the outcomes must be written before
+# their leases run out, or the deliveries are sent again.
+MAX_RETRY_DELAY = 1.0
+
 
 class Recorder:
     def __init__(
@@ -28,6 +32,10 @@ class Recorder:
         self.max_batch = max_batch
         # Set after a flush that finished an ordered delivery: the next one of its key is due now.
         self.flushed = asyncio.Event()
+        # Cleared while a flush fails (the database is away) and set again once it went through: the
+        # dispatcher claims nothing meanwhile.
+        self.healthy = asyncio.Event()
+        self.healthy.set()
         self._buffer: list[AttemptRecord] = []
         self._pending = asyncio.Event()
         self._closing = False
@@ -57,9 +65,11 @@ class Recorder:
             except Exception:
                 # The database is away: keep the results and try again. If this process dies meanwhile,
                 # the leases expire and the deliveries run again (at-least-once).
+                self.healthy.clear()
                 log.exception("recording %d attempts failed; retrying in %.1fs", len(batch), delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+        self.healthy.set()
         if self.after_flush is not None and recorded:
             await self.after_flush(recorded)
         if unblocks:

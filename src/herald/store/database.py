@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from herald.config import ConfigError
@@ -38,6 +40,32 @@ def async_url(url: str) -> tuple[str, Dialect]:
     if backend in ("postgresql", "postgres"):
         return str(parsed.set(drivername="postgresql+asyncpg")), "postgresql"
     raise ConfigError(f"HERALD_DATABASE_URL must start with sqlite:// or postgresql://, got {url!r}")
+
+
+# What asyncpg raises when the server is away: refused/reset sockets (OSError), a server starting up or
+# shutting down (57P0x), a connection that died under us.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    ConnectionError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database could not be reached (restarting, down, connection lost) rather
+    than a fault in the request: such requests may simply be repeated once it is back."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, UNAVAILABLE) or (isinstance(e, DBAPIError) and e.connection_invalidated):
+            return True
+        todo += [e.__cause__, e.__context__, getattr(e, "orig", None)]
+    return False
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
