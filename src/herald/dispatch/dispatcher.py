@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from herald import metrics
 from herald.config import Settings
+from herald.dispatch.control import EndpointControl
 from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.mtls import MtlsRouter
 from herald.dispatch.outcome import decide, internal_failure
@@ -74,8 +75,15 @@ class Dispatcher:
         self.transport = transport
         self.mtls = mtls  # mTLS mappings and the forward gateway; None: every request as rendered
         self.settings = settings
-        self.recorder = Recorder(db)
+        self.recorder = Recorder(db, health=settings.health_policy())
         self.retry = settings.retry_config()
+        # Per-endpoint breaker, rate limit, concurrency cap and throttle (dispatch/control.py).
+        self.control = EndpointControl(
+            settings.endpoint_concurrency,
+            settings.breaker_failures,
+            settings.breaker_cooldown,
+            settings.throttle_seconds,
+        )
         self.lanes: dict[str, Lane] = {}
         self.held = 0  # deliveries claimed and not yet sent (in flight or waiting in a lane)
         self.wake = asyncio.Event()
@@ -146,12 +154,15 @@ class Dispatcher:
             await queue.release(self.db, batch, delay=1.0)
             return
         gone, disabled, full = [], [], []
+        deferred: list[tuple[ClaimedDelivery, float]] = []  # rate limit, breaker, endpoint cap
         for claimed in batch:
             endpoint = endpoints.get(claimed.subscription_id)
             if endpoint is None:
                 gone.append(claimed)
             elif not endpoint.enabled:
                 disabled.append(claimed)
+            elif (wait := self.control.admit(endpoint)) is not None:
+                deferred.append((claimed, wait))
             else:
                 lane = self.lanes.setdefault(lane_key(endpoint.url), Lane())
                 if lane.active < self.settings.endpoint_concurrency:
@@ -160,10 +171,12 @@ class Dispatcher:
                     lane.waiting.append((claimed, endpoint))
                     self.held += 1
                 else:
+                    self.control.undo(endpoint)
                     full.append(claimed)
         await queue.cancel(self.db, gone)
         await queue.release(self.db, disabled, delay=DISABLED_RECHECK)
         await queue.release(self.db, full, delay=LANE_FULL_DELAY)
+        await queue.defer(self.db, deferred)  # handed back without using an attempt
 
     def _start(self, lane: Lane, claimed: ClaimedDelivery, endpoint: Endpoint, counted: bool = False) -> None:
         lane.active += 1
@@ -201,6 +214,7 @@ class Dispatcher:
             record = internal_failure(claimed, attempted_at, exc)
             elapsed = time.time() - attempted_at
         self.recorder.add(record)
+        self.control.finished(endpoint, record)
         metrics.ATTEMPT_LATENCY.observe(elapsed)
         metrics.ATTEMPTS.labels("success" if record.succeeded else "failure").inc()
         status = record.final_status

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from herald.domain.health import HealthPolicy
 from herald.domain.models import AttemptRecord
 from herald.store import queue
 from herald.store.database import Database
@@ -13,8 +14,15 @@ log = logging.getLogger("herald.dispatch")
 
 
 class Recorder:
-    def __init__(self, db: Database, flush_interval: float = 0.01, max_batch: int = 1000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        flush_interval: float = 0.01,
+        max_batch: int = 1000,
+        health: HealthPolicy | None = None,
+    ) -> None:
         self.db = db
+        self.health = health  # endpoint health is folded into each batch's transaction
         self.flush_interval = flush_interval
         self.max_batch = max_batch
         # Set after a flush that finished an ordered delivery: the next one of its key is due now.
@@ -42,7 +50,7 @@ class Recorder:
         delay = 0.1
         while batch:
             try:
-                await queue.record(self.db, batch)
+                await queue.record(self.db, batch, self.health)
                 batch = []
             except Exception:
                 # The database is away: keep the results and try again. If this process dies meanwhile,

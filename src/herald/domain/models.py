@@ -40,6 +40,13 @@ class Endpoint:
     enabled: bool = True
     credential: Credential | None = None  # adds (or, for its own scheme, replaces) authentication headers
     mtls_via_gateway: bool = False  # send through the mTLS forward gateway instead of presenting the cert
+    # Per-endpoint limits (None: only the dispatcher's defaults) and the shared failure streak, which
+    # seeds this worker's circuit breaker with what other workers saw.
+    rate_limit: float | None = None
+    rate_limit_burst: int | None = None
+    max_concurrency: int | None = None
+    consecutive_failures: int = 0
+    last_failure_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

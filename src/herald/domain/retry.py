@@ -24,6 +24,9 @@ class RetryConfig:
     schedule: tuple[float, ...] = STANDARD_SCHEDULE
     liveperson_interval: float = LIVEPERSON_RETRY_INTERVAL
     jitter: float = STANDARD_JITTER
+    # Retry-After (on 429 and 503) is clamped into these bounds (HERALD_RETRY_AFTER_MIN / _MAX).
+    retry_after_min: float = 0.0
+    retry_after_max: float = RETRY_AFTER_CAP
 
 
 class RetryPolicy(Protocol):
@@ -78,8 +81,18 @@ class NoRetry:
         return None
 
 
-def apply_retry_after(delay: float | None, retry_after: float | None) -> float | None:
-    """Honour a receiver's Retry-After: wait at least that long (bounded), unless we were giving up."""
+# The statuses whose Retry-After is honoured (RFC 9110: 503 and 429; 3xx are failures here).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def apply_retry_after(
+    delay: float | None,
+    retry_after: float | None,
+    low: float = 0.0,
+    high: float = RETRY_AFTER_CAP,
+) -> float | None:
+    """Honour a receiver's Retry-After: wait at least that long, clamped to [low, high], unless we were
+    giving up."""
     if delay is None or retry_after is None:
         return delay
-    return max(delay, min(retry_after, RETRY_AFTER_CAP))
+    return max(delay, min(max(retry_after, low), high))

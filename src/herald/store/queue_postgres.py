@@ -82,6 +82,12 @@ FROM unnest($1::bigint[], $2::int[]) AS x(seq, lease)
 WHERE q.seq = x.seq AND q.lease = x.lease
 """
 
+RELEASE_EACH = """
+UPDATE queue q SET available_at = x.at
+FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS x(seq, lease, at)
+WHERE q.seq = x.seq AND q.lease = x.lease
+"""
+
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
@@ -116,6 +122,10 @@ async def mark_cancelled(pg: asyncpg.Connection, delivery_ids: Sequence[str], no
 
 async def release(pg: asyncpg.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:
     await pg.execute(RELEASE, *_columns(owned, 2), at)
+
+
+async def release_each(pg: asyncpg.Connection, rows: Sequence[tuple[int, int, float]]) -> None:
+    await pg.execute(RELEASE_EACH, *_columns(rows, 3))
 
 
 INSERT_EVENTS = """

@@ -88,8 +88,10 @@ def record(
     attempts: Sequence[AttemptRow],
     retries: Sequence[Retry],
     updates_for: Callable[[set[int]], Sequence[DeliveryUpdate]],
+    then: Callable[[sqlite3.Connection, set[int]], None] | None = None,
 ) -> None:
-    """Finish the rows still ours, log the attempts, reschedule retries, update the log rows."""
+    """Finish the rows still ours, log the attempts, reschedule retries, update the log rows; then `then`
+    (endpoint health) in the same transaction."""
     owned = delete_owned(conn, finals)
     conn.executemany(INSERT_ATTEMPTS, attempts)
     if retries:
@@ -101,6 +103,8 @@ def record(
             for id_, t, code, kind, nxt, status, fin in updates_for(owned)
         ],
     )
+    if then is not None:
+        then(conn, owned)
 
 
 def cancel(
@@ -113,6 +117,11 @@ def cancel(
 
 def release(conn: sqlite3.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:
     conn.executemany(RELEASE, [(at, seq, lease) for seq, lease in owned])
+
+
+def release_each(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, float]]) -> None:
+    """(seq, lease, available_at) rows: hand each back for its own time."""
+    conn.executemany(RELEASE, [(at, seq, lease) for seq, lease, at in rows])
 
 
 EXISTING_EVENTS = "SELECT id FROM events WHERE account_id = ? AND id IN ({marks})"

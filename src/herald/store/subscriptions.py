@@ -157,6 +157,11 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
             subscriptions.c.client_id,
             subscriptions.c.enabled,
             subscriptions.c.mtls_via_gateway,
+            subscriptions.c.rate_limit,
+            subscriptions.c.rate_limit_burst,
+            subscriptions.c.max_concurrency,
+            subscriptions.c.consecutive_failures,
+            subscriptions.c.last_failure_at,
             subscriptions.c.application_id,
             applications.c.client_id.label("app_client_id"),
             applications.c.client_secret.label("app_secret"),
@@ -203,5 +208,10 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
             enabled=r["enabled"],
             credential=credential,
             mtls_via_gateway=bool(r["mtls_via_gateway"]),
+            rate_limit=r["rate_limit"],
+            rate_limit_burst=r["rate_limit_burst"],
+            max_concurrency=r["max_concurrency"],
+            consecutive_failures=r["consecutive_failures"] or 0,
+            last_failure_at=r["last_failure_at"],
         )
     return endpoints
