@@ -80,9 +80,7 @@ def observe(
         if o.succeeded:
             if s.failing:
                 notices.append(Notice("recovered", i))
-            s = replace(
-                s, consecutive_failures=0, first_failure_at=None, failing=False, last_success_at=o.at
-            )
+            s = replace(s, consecutive_failures=0, first_failure_at=None, failing=False, last_success_at=o.at)
         else:
             n = s.consecutive_failures + 1
             first = s.first_failure_at if s.first_failure_at is not None else o.at
