@@ -67,6 +67,7 @@ class Notice:
     index: int  # the observation that caused it
     trigger: Trigger | None = None
     reason: str | None = None
+    consecutive_failures: int = 0  # the streak at that moment
 
 
 def observe(
@@ -87,7 +88,7 @@ def observe(
             s = replace(s, consecutive_failures=n, first_failure_at=first, last_failure_at=o.at)
             if not s.failing and policy.failing_after > 0 and n >= policy.failing_after:
                 s = replace(s, failing=True)
-                notices.append(Notice("failing", i))
+                notices.append(Notice("failing", i, consecutive_failures=n))
             if o.status_code == 410:
                 disable = (Trigger.GONE, "the endpoint answered 410 Gone")
             elif policy.failure_limit > 0 and n >= policy.failure_limit:

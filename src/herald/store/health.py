@@ -93,7 +93,7 @@ def _attempt(sub: Sub, r: AttemptRecord) -> dict[str, Any]:
     }
 
 
-def _notice_event(sub: Sub, n: Notice, r: AttemptRecord, state: HealthState) -> Emit:
+def _notice_event(sub: Sub, n: Notice, r: AttemptRecord) -> Emit:
     if n.kind == "disabled":
         data = {
             **_endpoint(sub),
@@ -104,7 +104,7 @@ def _notice_event(sub: Sub, n: Notice, r: AttemptRecord, state: HealthState) -> 
         return {"account_id": sub.account_id, "type": ops.ENDPOINT_DISABLED, "data": data}
     data = _attempt(sub, r)
     if n.kind == "failing":
-        data["consecutive_failures"] = state.consecutive_failures
+        data["consecutive_failures"] = n.consecutive_failures
         return {"account_id": r.claimed.account_id, "type": ops.ATTEMPT_FAILING, "data": data}
     return {"account_id": r.claimed.account_id, "type": ops.ATTEMPT_RECOVERED, "data": data}
 
@@ -121,7 +121,7 @@ def plan(
         state, notices = observe(sub.state, [observation(r) for r in records], policy)
         updates.append((sub_id, state))
         for n in notices:
-            emits.append((sub, _notice_event(sub, n, records[n.index], state)))
+            emits.append((sub, _notice_event(sub, n, records[n.index])))
     return updates, emits
 
 
