@@ -353,7 +353,9 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
     ]
     assert api.expect(200, "GET", f"/v1/accounts/{a_account}/subscriptions/{a_sub['id']}")["name"] is None
     assert api.expect(200, "GET", f"/v1/accounts/{a_account}/subscriptions/{a_sub['id']}")["enabled"]
-    assert api.expect(200, "GET", f"/v1/applications/{a_app['id']}/subscriptions/{a_app_sub['id']}")["enabled"]
+    assert api.expect(200, "GET", f"/v1/applications/{a_app['id']}/subscriptions/{a_app_sub['id']}")[
+        "enabled"
+    ]
     assert api.expect(200, "GET", f"/v1/applications/{a_app['id']}")["operational_url"] is None
     assert (
         api.expect(200, "GET", f"/v1/applications/{a_app['id']}/subscriptions/{a_app_sub['id']}")["name"]

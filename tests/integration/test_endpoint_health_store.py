@@ -61,18 +61,25 @@ async def test_410_disables_and_exhausted_goes_to_the_operational_url(
     await kit.install(app["id"], "a1")
     await operational.configure(db, box, app["id"], "https://ops.example.com/")
     sub = await kit.subscription(None, application_id=app["id"])
-    await kit.publish("a1", ("e1", "t"))
-    [claimed] = await queue.claim(db, 10, 30)
+    await kit.publish("a1", ("e1", "t"), ("e2", "t"))
+    first, second = await queue.claim(db, 10, 30)
     gone = kit.record(
-        claimed, succeeded=False, status_code=410, error_kind=ErrorKind.BAD_STATUS, next_attempt_at=None
+        first,
+        succeeded=False,
+        status_code=410,
+        error_kind=ErrorKind.BAD_STATUS,
+        next_attempt_at=time.time() + 5,
     )
-    await queue.record(db, [gone], POLICY)
+    await queue.record(db, [gone, kit.failure(second, None)], POLICY)  # the second is dead: exhausted
     row = await kit.one(subscriptions, subscriptions.c.id == sub["id"])
     assert row["enabled"] is False and row["disabled_reason"].startswith("gone:") and row["disabled_at"]
-    assert await _types(kit) == ["endpoint.disabled", "message.attempt.exhausted"]
+    [parked] = await kit.rows(queue_table, queue_table.c.subscription_id == sub["id"])
+    assert parked["available_at"] > time.time() + 365 * 86400  # kept, but no worker claims it meanwhile
+    assert await _types(kit) == ["endpoint.disabled", "message.attempt.exhausted", "message.attempt.failing"]
     # Both queued for the application's system subscription, in the same transaction.
     queued = await kit.rows(queue_table)
-    assert len(queued) == 2 and {q["account_id"] for q in queued} == {f"~ops:{app['id']}"}
+    queued = [q for q in queued if q["subscription_id"] != sub["id"]]
+    assert len(queued) == 3 and {q["account_id"] for q in queued} == {f"~ops:{app['id']}"}
     listed, _ = await operational.list_events(db, application_id=app["id"], limit=10, cursor=None)
     assert {e["data"]["subscription_id"] for e in listed} == {sub["id"]}
 
@@ -93,12 +100,15 @@ async def test_manual_disable_and_enable(db: Database, kit: Kit) -> None:
     await queue.record(db, [kit.failure(c, time.time() + 60) for c in claimed], POLICY)
     off = await endpoint_health.set_enabled(db, owner, sub["id"], False)
     assert off["enabled"] is False and off["disabled_reason"].startswith("manual:")
+    parked = await kit.rows(queue_table)
+    assert len(parked) == 2 and all(q["available_at"] > time.time() + 365 * 86400 for q in parked)
     assert await endpoint_health.set_enabled(db, owner, sub["id"], False) == off  # no change, no event
     on = await endpoint_health.set_enabled(db, owner, sub["id"], True)
     assert on["enabled"] is True and on["disabled_reason"] is None and on["consecutive_failures"] == 0
     assert on["failing"] is False
     assert await _types(kit) == ["endpoint.disabled", "endpoint.enabled", "message.attempt.failing"]
-    assert len(await kit.rows(queue_table)) == 2  # its deliveries were kept throughout
+    back = await kit.rows(queue_table)  # its deliveries were kept throughout, and are due again
+    assert len(back) == 2 and all(q["available_at"] <= time.time() for q in back)
 
 
 async def test_attempt_stats_buckets(db: Database, kit: Kit) -> None:

@@ -13,6 +13,7 @@ from herald.dispatch.ratelimit import THROTTLE_STATUSES, Throttle, TokenBucket
 from herald.domain.models import AttemptRecord, Endpoint, ErrorKind
 
 BUSY_DELAY = 0.25  # the endpoint is at its concurrency cap: look again soon
+BUSY_DELAY_CAP = 10.0
 IDLE_PRUNE = 600.0  # forget an endpoint's pacing state after this long unused
 
 
@@ -23,6 +24,24 @@ class _State:
     bucket: TokenBucket | None = None
     active: int = 0
     used: float = 0.0
+    busy: int = 0  # deliveries held back at the cap since the last completion
+    rate: float = 0.0  # completions per second over the last full second
+    _completed: int = 0
+    _window: float = 0.0
+
+    def completed(self, now: float) -> None:
+        self.busy = 0
+        self._completed += 1
+        if now - self._window >= 1.0:
+            self.rate = self._completed / (now - self._window) if self._window else 0.0
+            self._completed, self._window = 0, now
+
+    def busy_delay(self) -> float:
+        """Spread held-back deliveries over when the endpoint is likely to have room for them."""
+        self.busy += 1
+        if self.rate <= 0:  # not measured yet
+            return BUSY_DELAY
+        return min(BUSY_DELAY_CAP, max(BUSY_DELAY, self.busy / self.rate))
 
 
 @dataclass
@@ -51,9 +70,12 @@ class EndpointControl:
         self._prune(now)
         st = self._state(endpoint, now)
         st.breaker.seed(endpoint.consecutive_failures, endpoint.last_failure_at)
-        cap = st.throttle.concurrency(endpoint.max_concurrency or self.default_concurrency, now)
-        if st.active >= cap:
-            return BUSY_DELAY
+        # The endpoint's own cap (and the throttle's share of it); the lane caps the rest.
+        throttled = st.throttle.current(now) < 1.0
+        if endpoint.max_concurrency or throttled:
+            cap = st.throttle.concurrency(endpoint.max_concurrency or self.default_concurrency, now)
+            if st.active >= cap:
+                return st.busy_delay()
         if endpoint.rate_limit:
             if st.bucket is None:
                 st.bucket = TokenBucket.full(endpoint.rate_limit, endpoint.rate_limit_burst, now)
@@ -83,6 +105,7 @@ class EndpointControl:
         now = self.clock()
         st = self._state(endpoint, now)
         st.active = max(0, st.active - 1)
+        st.completed(now)
         if record.error_kind is ErrorKind.INTERNAL:
             st.breaker.undo()  # Herald's own failure says nothing about the endpoint
             return

@@ -30,8 +30,11 @@ from herald.store.database import Database
 
 log = logging.getLogger("herald.dispatch")
 
-DISABLED_RECHECK = 5.0  # seconds before a disabled endpoint's deliveries are looked at again
+# Seconds before a disabled endpoint's deliveries are looked at again. Disabling parks its queue rows and
+# enabling brings them back at once (store/endpoint_health.py), so only stragglers come here.
+DISABLED_RECHECK = 30.0
 LANE_FULL_DELAY = 0.25
+OVERFLOW_DELAY_CAP = 10.0
 # A lane may hold what its endpoint drains in this long (but at least 4x its concurrency): a fast endpoint
 # keeps a deep backlog and no claimed row is handed back, a slow one holds little of the worker's capacity.
 LANE_BACKLOG_SECONDS = 0.5
@@ -54,6 +57,13 @@ class Lane:
 
     def backlog_limit(self, concurrency: int) -> int:
         return max(4 * concurrency, int(self.rate * LANE_BACKLOG_SECONDS))
+
+    def overflow_delay(self, extra: int) -> float:
+        """When the `extra`-th delivery beyond a full backlog could go: a slow endpoint's overflow comes
+        back when the lane has room for it, spread out, instead of being claimed again every 0.25 s."""
+        if self.rate <= 0:  # not measured yet
+            return LANE_FULL_DELAY
+        return min(OVERFLOW_DELAY_CAP, max(LANE_FULL_DELAY, (len(self.waiting) + extra) / self.rate))
 
 
 def lane_key(url: str) -> str:
@@ -153,8 +163,10 @@ class Dispatcher:
             log.exception("loading endpoints failed; handing %d deliveries back", len(batch))
             await queue.release(self.db, batch, delay=1.0)
             return
-        gone, disabled, full = [], [], []
-        deferred: list[tuple[ClaimedDelivery, float]] = []  # rate limit, breaker, endpoint cap
+        gone, disabled = [], []
+        # Handed back for a while without using an attempt: rate limit, breaker, endpoint cap, full lane.
+        deferred: list[tuple[ClaimedDelivery, float]] = []
+        overflow: dict[str, int] = {}
         for claimed in batch:
             endpoint = endpoints.get(claimed.subscription_id)
             if endpoint is None:
@@ -172,11 +184,11 @@ class Dispatcher:
                     self.held += 1
                 else:
                     self.control.undo(endpoint)
-                    full.append(claimed)
+                    extra = overflow[endpoint.url] = overflow.get(endpoint.url, 0) + 1
+                    deferred.append((claimed, lane.overflow_delay(extra)))
         await queue.cancel(self.db, gone)
         await queue.release(self.db, disabled, delay=DISABLED_RECHECK)
-        await queue.release(self.db, full, delay=LANE_FULL_DELAY)
-        await queue.defer(self.db, deferred)  # handed back without using an attempt
+        await queue.defer(self.db, deferred)
 
     def _start(self, lane: Lane, claimed: ClaimedDelivery, endpoint: Endpoint, counted: bool = False) -> None:
         lane.active += 1

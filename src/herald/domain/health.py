@@ -17,6 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+# A disabled endpoint's queued deliveries are parked this far in the future, so no worker claims them again
+# and again; enabling brings back every row parked past UNPARK_AFTER (no retry is ever scheduled that far).
+PARK_SECONDS = 10 * 365 * 86400.0
+UNPARK_AFTER = 5 * 365 * 86400.0
+
 
 class Trigger(StrEnum):
     MANUAL = "manual"

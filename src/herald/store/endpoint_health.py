@@ -11,13 +11,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.domain import operational as ops
-from herald.domain.health import HealthState, Trigger, enabled_again
+from herald.domain.health import PARK_SECONDS, UNPARK_AFTER, HealthState, Trigger, enabled_again
 from herald.domain.profiles import iso_timestamp
 from herald.store.database import Database
 from herald.store.errors import NotFound
 from herald.store.operational import emit
 from herald.store.subscriptions import Owner, get_subscription
-from herald.store.tables import attempts, deliveries, subscriptions
+from herald.store.tables import attempts, deliveries, queue, subscriptions
 
 MAX_SAMPLES = 200_000  # attempts read for one health answer (the newest)
 
@@ -60,6 +60,14 @@ async def set_enabled_in(
     await conn.execute(
         update(subscriptions).where(subscriptions.c.id == sub_id).values(**values, updated_at=now)
     )
+    # Park its queued deliveries while it is disabled; bring them back when it is enabled.
+    mine = queue.c.subscription_id == sub_id
+    if enabled:
+        await conn.execute(
+            update(queue).where(mine, queue.c.available_at > now + UNPARK_AFTER).values(available_at=now)
+        )
+    else:
+        await conn.execute(update(queue).where(mine).values(available_at=now + PARK_SECONDS))
     endpoint = {"subscription_id": sub_id, "url": row["url"]}
     await emit(
         conn,

@@ -8,12 +8,13 @@ PostgreSQL, in id order), so consecutive failures, the slow window and disabling
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
 from herald.domain import operational as ops
-from herald.domain.health import HealthPolicy, HealthState, Notice, Observation, observe
+from herald.domain.health import PARK_SECONDS, HealthPolicy, HealthState, Notice, Observation, observe
 from herald.domain.models import AttemptRecord, DeliveryStatus, ErrorKind
 from herald.domain.profiles import iso_timestamp
 from herald.store.operational import emit_pg, emit_sqlite
@@ -28,6 +29,8 @@ SELECT_PG = (
     "SELECT id, application_id, account_id, url, " + _COLS
     + " FROM subscriptions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 )  # fmt: skip
+PARK_SQLITE = "UPDATE queue SET available_at = ? WHERE subscription_id = ?"
+PARK_PG = "UPDATE queue SET available_at = $1 WHERE subscription_id = ANY($2::text[])"
 UPDATE_PG = (
     "UPDATE subscriptions SET "
     + ", ".join(f"{c} = ${i + 1}" for i, c in enumerate(STATE_COLUMNS))
@@ -55,8 +58,10 @@ def _sub(row: Sequence[Any]) -> Sub:
 
 
 def observation(r: AttemptRecord) -> Observation:
+    # Seen when the answer (or its absence) was known: a 3 s response counts at its end.
     timed = r.status_code is not None or r.error_kind is ErrorKind.READ_TIMEOUT
-    return Observation(r.attempted_at, r.succeeded, r.status_code, r.duration_ms if timed else None)
+    at = r.attempted_at + r.duration_ms / 1000
+    return Observation(at, r.succeeded, r.status_code, r.duration_ms if timed else None)
 
 
 def _counted(results: Sequence[AttemptRecord]) -> dict[str, list[AttemptRecord]]:
@@ -107,6 +112,10 @@ def _notice_event(sub: Sub, n: Notice, r: AttemptRecord) -> Emit:
         data["consecutive_failures"] = n.consecutive_failures
         return {"account_id": r.claimed.account_id, "type": ops.ATTEMPT_FAILING, "data": data}
     return {"account_id": r.claimed.account_id, "type": ops.ATTEMPT_RECOVERED, "data": data}
+
+
+def newly_disabled(subs: dict[str, Sub], updates: list[tuple[str, HealthState]]) -> list[str]:
+    return [sub_id for sub_id, state in updates if not state.enabled and subs[sub_id].state.enabled]
 
 
 def plan(
@@ -174,6 +183,8 @@ def apply_sqlite(
     subs = load_sqlite(conn, sorted({r.claimed.subscription_id for r in results}))
     updates, emits = plan(subs, by_sub, policy)
     conn.executemany(UPDATE_SQLITE, [(*astuple(state), sub_id) for sub_id, state in updates])
+    park = time.time() + PARK_SECONDS
+    conn.executemany(PARK_SQLITE, [(park, sub_id) for sub_id in newly_disabled(subs, updates)])
     for e in _wanted(emits + exhausted(subs, results, owned_finished)):
         emit_sqlite(conn, **e)
 
@@ -183,16 +194,25 @@ def apply_sqlite(
 
 async def lock_and_update_pg(
     pg: Any, results: Sequence[AttemptRecord], policy: HealthPolicy
-) -> tuple[dict[str, Sub], list[tuple[Sub, Emit]]]:
+) -> tuple[dict[str, Sub], list[tuple[str, HealthState]], list[tuple[Sub, Emit]]]:
     """First in the recorder's transaction (subscription rows before queue rows, like deletion does)."""
     ids = sorted({r.claimed.subscription_id for r in results})
     subs = {r[0]: _sub(tuple(r)) for r in await pg.fetch(SELECT_PG, ids)}
     updates, emits = plan(subs, _counted(results), policy)
     if updates:
         await pg.executemany(UPDATE_PG, [(*astuple(state), sub_id) for sub_id, state in updates])
-    return subs, emits
+    return subs, updates, emits
 
 
-async def emit_all_pg(pg: Any, emits: list[tuple[Sub, Emit]]) -> None:
+async def finish_pg(
+    pg: Any,
+    subs: dict[str, Sub],
+    updates: list[tuple[str, HealthState]],
+    emits: list[tuple[Sub, Emit]],
+) -> None:
+    """Last in the recorder's transaction: park the queue rows of endpoints it disabled (after their
+    retries were rescheduled) and emit the operational events."""
+    if parked := newly_disabled(subs, updates):
+        await pg.execute(PARK_PG, time.time() + PARK_SECONDS, parked)
     for e in _wanted(emits):
         await emit_pg(pg, **e)

@@ -97,12 +97,12 @@ async def record(db: Database, results: Sequence[AttemptRecord], policy: HealthP
         return
     async with db.driver_transaction() as conn:
         if policy is not None:
-            subs, emits = await health.lock_and_update_pg(conn, results, policy)
+            subs, changed, emits = await health.lock_and_update_pg(conn, results, policy)
         owned = await queue_postgres.delete_owned(conn, finals)
         updates = [_delivery_update(r, owned) for r in results]
         await queue_postgres.record(conn, attempt_rows, retries, updates)
         if policy is not None:
-            await health.emit_all_pg(conn, emits + health.exhausted(subs, results, owned))
+            await health.finish_pg(conn, subs, changed, emits + health.exhausted(subs, results, owned))
 
 
 def _delivery_update(r: AttemptRecord, owned_finished: set[int]) -> DeliveryUpdate:
