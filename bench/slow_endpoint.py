@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ EVENT_TYPE = "bench.isolation"
 class Phase:
     name: str
     samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, fast count)
+    slow_added: float = 0.0
     disabled_after: float | None = None
     slow_requests: int = 0
 
@@ -71,24 +73,22 @@ async def fast_count(session: aiohttp.ClientSession, receiver: str) -> int:
         return int((await resp.json())["count"])
 
 
-async def run_phase(
-    api: Api, session: aiohttp.ClientSession, args: argparse.Namespace, receiver: str, slow_url: str | None,
+async def run_round(
+    api: Api, session: aiohttp.ClientSession, args: argparse.Namespace, receiver: str, slow_url: str,
     slow_hits: list[int], name: str,
 ) -> Phase:  # fmt: skip
+    """One continuous stream: fast subscriptions only for `--before` s, then the slow one is added."""
     account = f"iso-{name}-{os.urandom(3).hex()}"
     for i in range(args.fanout):
         body = {"url": f"{receiver}/fast/{i}", "event_types": [EVENT_TYPE]}
         await api.call("POST", f"/v1/accounts/{account}/subscriptions", body, 201)
-    slow_id = None
-    if slow_url is not None:
-        body = {"url": slow_url, "event_types": [EVENT_TYPE]}
-        slow_id = (await api.call("POST", f"/v1/accounts/{account}/subscriptions", body, 201))["id"]
     phase = Phase(name)
     base_count = await fast_count(session, receiver)
     hits_before = slow_hits[0]
     published = 0
-    stop = time.monotonic() + args.duration
     start = time.monotonic()
+    stop = start + args.before + args.after
+    slow_id: str | None = None
     batch = orjson.dumps({"events": [{"type": EVENT_TYPE, "data": {"n": i}} for i in range(args.batch)]})
 
     async def publisher() -> None:
@@ -105,34 +105,39 @@ async def run_phase(
             published += args.batch
 
     async def sampler() -> None:
+        nonlocal slow_id
         while time.monotonic() < stop:
             now = time.monotonic() - start
             phase.samples.append((now, await fast_count(session, receiver) - base_count))
-            if slow_id is not None and phase.disabled_after is None:
+            if slow_id is None and now >= args.before:
+                body = {"url": slow_url, "event_types": [EVENT_TYPE]}
+                slow_id = (await api.call("POST", f"/v1/accounts/{account}/subscriptions", body, 201))["id"]
+                phase.slow_added = now
+            elif slow_id is not None and phase.disabled_after is None:
                 sub = await api.call("GET", f"/v1/accounts/{account}/subscriptions/{slow_id}")
                 if not sub["enabled"]:
                     phase.disabled_after = now
-                    print(f"  {name}: slow endpoint disabled after {now:.1f} s: {sub['disabled_reason']}")
+                    print(f"  {name}: slow endpoint disabled {now - args.before:.1f} s after it was added: "
+                          f"{sub['disabled_reason']}")  # fmt: skip
             await asyncio.sleep(0.25)
 
     await asyncio.gather(publisher(), publisher(), sampler())
     phase.slow_requests = slow_hits[0] - hits_before
-    # Drain the fast backlog, and drop the slow subscription (its queued deliveries are cancelled), so the
-    # next phase starts from an empty queue.
+    # Drain the fast backlog and drop the slow subscription (its parked deliveries are cancelled), so the
+    # next round starts from an empty queue.
     want = published * args.fanout
     deadline = time.monotonic() + 120
-    while await fast_count(session, receiver) - base_count < want and time.monotonic() < deadline:
+    while await fast_count(session, receiver) - base_count < want and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.2)
     if slow_id is not None:
         await api.call("DELETE", f"/v1/accounts/{account}/subscriptions/{slow_id}", expect=204)
     return phase
 
 
-async def main_async(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="herald-iso-"))
-    herald_bin = str(Path(sys.executable).with_name("herald"))
-    fast_port, slow_port, api_port = free_port(), free_port(), free_port()
-    token = "hrd_bench_" + os.urandom(8).hex()
+def start_processes(
+    args: argparse.Namespace, work: Path, fast_port: int, api_port: int, token: str
+) -> list[Any]:
+    """The fast receiver and `herald serve`, logging into `work`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
     env.update(
         HERALD_DATABASE_URL=f"sqlite:///{work}/herald.db",
@@ -143,15 +148,20 @@ async def main_async(args: argparse.Namespace) -> None:
         HERALD_SLOW_WINDOW=str(args.slow_window),
         HERALD_LOG_LEVEL="warning",
     )
-    logs = (work / "receiver.log").open("wb"), (work / "serve.log").open("wb")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "herald.bench.receiver", "--port", str(fast_port)],
-            stdout=logs[0],
-            stderr=logs[0],
-        ),
-        subprocess.Popen([herald_bin, "serve"], env=env, cwd=work, stdout=logs[1], stderr=logs[1]),
-    ]
+    herald_bin = str(Path(sys.executable).with_name("herald"))
+    receiver_cmd = [sys.executable, "-m", "herald.bench.receiver", "--port", str(fast_port)]
+    with (work / "receiver.log").open("wb") as receiver_log, (work / "serve.log").open("wb") as serve_log:
+        return [
+            subprocess.Popen(receiver_cmd, stdout=receiver_log, stderr=subprocess.STDOUT),
+            subprocess.Popen(
+                [herald_bin, "serve"], env=env, cwd=work, stdout=serve_log, stderr=subprocess.STDOUT
+            ),
+        ]
+
+
+async def main_async(
+    args: argparse.Namespace, fast_port: int, slow_port: int, api_port: int, token: str
+) -> None:
     slow_hits = [0]
 
     async def slow(request: web.Request) -> web.Response:
@@ -176,47 +186,55 @@ async def main_async(args: argparse.Namespace) -> None:
                 await asyncio.sleep(0.1)
             receiver = f"http://127.0.0.1:{fast_port}"
             slow_url = f"http://127.0.0.1:{slow_port}/slow"
-            results: list[tuple[Phase, Phase]] = []
-            for r in range(args.rounds):
-                a = await run_phase(api, session, args, receiver, None, slow_hits, f"A{r + 1}")
-                b = await run_phase(api, session, args, receiver, slow_url, slow_hits, f"B{r + 1}")
-                results.append((a, b))
+            results = [
+                await run_round(api, session, args, receiver, slow_url, slow_hits, f"R{r + 1}")
+                for r in range(args.rounds)
+            ]
             print()
-            print(f"duration {args.duration} s per phase, fanout {args.fanout} fast, slow answers after "
-                  f"{args.slow_delay} s, HERALD_SLOW_WINDOW={args.slow_window}")  # fmt: skip
-            print("round | A fast/s | B fast/s while slow enabled | B fast/s whole phase | slow disabled after | "
-                  "slow requests")  # fmt: skip
-            for i, (a, b) in enumerate(results, 1):
-                base = a.rate(1.0, args.duration)
-                end = b.disabled_after if b.disabled_after is not None else args.duration
-                during = b.rate(1.0, end)
-                whole = b.rate(1.0, args.duration)
-                disabled = f"{b.disabled_after:.1f} s" if b.disabled_after is not None else "not disabled"
+            print(f"{args.before:g} s fast only, then {args.after:g} s with the slow endpoint added; fanout "
+                  f"{args.fanout} fast; slow answers after {args.slow_delay:g} s; "
+                  f"HERALD_SLOW_WINDOW={args.slow_window:g}")  # fmt: skip
+            print("round | fast/s before | fast/s while slow enabled | fast/s after disabled | "
+                  "disabled after | slow requests")  # fmt: skip
+            for p in results:
+                added = p.slow_added
+                end = p.disabled_after if p.disabled_after is not None else args.before + args.after
+                before = p.rate(1.0, added)
+                during = p.rate(added, end)
+                after = p.rate(end, args.before + args.after)
+                disabled = f"{end - added:.1f} s" if p.disabled_after is not None else "not disabled"
                 print(
-                    f"{i} | {base:,.0f} | {during:,.0f} ({(during / base - 1) * 100:+.1f} %) | "
-                    f"{whole:,.0f} ({(whole / base - 1) * 100:+.1f} %) | {disabled} | {b.slow_requests}"
+                    f"{p.name} | {before:,.0f} | {during:,.0f} ({(during / before - 1) * 100:+.1f} %) | "
+                    f"{after:,.0f} ({(after / before - 1) * 100:+.1f} %) | {disabled} | {p.slow_requests}"
                 )
     finally:
         await runner.cleanup()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(15)
-        for f in logs:
-            f.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--before", type=float, default=15.0)
+    parser.add_argument("--after", type=float, default=30.0)
     parser.add_argument("--slow-window", type=float, default=10.0)
     parser.add_argument("--slow-delay", type=float, default=3.0)
     parser.add_argument("--fanout", type=int, default=2)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--backlog", type=int, default=8000)
-    parser.add_argument("--rounds", type=int, default=2)
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="herald-iso-"))
+    fast_port, slow_port, api_port = free_port(), free_port(), free_port()
+    token = "hrd_bench_" + os.urandom(8).hex()
+    procs = start_processes(args, work, fast_port, api_port, token)
+    try:
+        asyncio.run(main_async(args, fast_port, slow_port, api_port, token))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(15)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
