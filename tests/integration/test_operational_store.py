@@ -85,3 +85,26 @@ async def test_emit_refuses_unknown_types(db: Database) -> None:
     with pytest.raises(ValueError, match="unknown operational event type"):
         async with db.write() as conn:
             await operational.emit(conn, application_id=None, account_id="a1", type="nope", data={})
+
+
+async def test_a_disabled_operational_endpoint_gets_nothing_new_until_its_url_is_set_again(
+    db: Database, box: SecretBox, kit: Kit
+) -> None:
+    app = await kit.application()
+    await operational.configure(db, box, app["id"], "https://ops.example.com/")
+    sub_id = (await kit.one(subscriptions, subscriptions.c.account_id == system_account(app["id"])))["id"]
+    async with db.write() as conn:
+        await conn.execute(
+            subscriptions.update()
+            .where(subscriptions.c.id == sub_id)
+            .values(enabled=False, disabled_reason="gone: x")
+        )
+    data = {"subscription_id": "sub_x", "url": "https://x", "reason": "r", "trigger": "manual"}
+    async with db.write() as conn:
+        out = await operational.emit(
+            conn, application_id=app["id"], account_id=None, type=ENDPOINT_DISABLED, data=data
+        )
+    assert out.delivery_id is None and len(await kit.rows(operational_events)) == 1
+    await operational.configure(db, box, app["id"], "https://ops.example.com/")
+    row = await kit.one(subscriptions, subscriptions.c.id == sub_id)
+    assert row["enabled"] is True and row["disabled_reason"] is None

@@ -23,16 +23,22 @@ import orjson
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from herald.domain.health import UNPARK_AFTER
 from herald.domain.operational import TYPES, system_account
 from herald.ids import new_id
 from herald.store.database import Database
 from herald.store.pagination import page, split_page
 from herald.store.secretbox import SecretBox
 from herald.store.subscriptions import Owner, create_subscription, delete_subscription, update_subscription
-from herald.store.tables import applications, deliveries, operational_events
+from herald.store.tables import applications, deliveries, operational_events, queue
 
 FIND_SYSTEM_SUBSCRIPTION = (
     "SELECT id FROM subscriptions WHERE account_id = :acct AND application_id IS NULL ORDER BY created_at"
+)
+# Where to deliver: like publish, a disabled endpoint gets nothing new (the event is still recorded).
+DELIVERY_TARGET = (
+    "SELECT id FROM subscriptions WHERE account_id = :acct AND application_id IS NULL AND enabled "
+    "ORDER BY created_at"
 )
 INSERT_RECORD = """
 INSERT INTO operational_events (id, application_id, account_id, type, data, delivery_id, created_at)
@@ -90,7 +96,7 @@ async def emit(
     """Record (and, with an operational URL, queue) one operational event in `conn`'s transaction."""
     p = _params(application_id, account_id, type, data)
     if p["acct"] is not None:
-        p["sub"] = (await conn.execute(text(FIND_SYSTEM_SUBSCRIPTION), {"acct": p["acct"]})).scalar()
+        p["sub"] = (await conn.execute(text(DELIVERY_TARGET), {"acct": p["acct"]})).scalar()
     if p["sub"] is not None:
         p["delivery"] = new_id("dlv")
         for sql in (INSERT_EVENT, INSERT_DELIVERY, INSERT_QUEUE):
@@ -110,7 +116,7 @@ def emit_sqlite(
     """`emit` on the SQLite writer thread's connection (the recorder's transaction)."""
     p = _params(application_id, account_id, type, data)
     if p["acct"] is not None:
-        row = conn.execute(FIND_SYSTEM_SUBSCRIPTION, {"acct": p["acct"]}).fetchone()
+        row = conn.execute(DELIVERY_TARGET, {"acct": p["acct"]}).fetchone()
         p["sub"] = row[0] if row else None
     if p["sub"] is not None:
         p["delivery"] = new_id("dlv")
@@ -131,7 +137,7 @@ async def emit_pg(
     """`emit` on a raw asyncpg connection (the recorder's transaction on PostgreSQL)."""
     p = _params(application_id, account_id, type, data)
     if p["acct"] is not None:
-        p["sub"] = await pg.fetchval(*_positional(FIND_SYSTEM_SUBSCRIPTION, p))
+        p["sub"] = await pg.fetchval(*_positional(DELIVERY_TARGET, p))
     if p["sub"] is not None:
         p["delivery"] = new_id("dlv")
         for sql in (INSERT_EVENT, INSERT_DELIVERY, INSERT_QUEUE):
@@ -170,7 +176,15 @@ async def configure(db: Database, box: SecretBox, application_id: str, url: str 
         fields = {"url": url, "event_types": ["*"], "profile": "standard", "name": "operational events"}
         secret = (await create_subscription(db, box, owner, fields))["secret"]
     else:
-        await update_subscription(db, box, owner, existing, {"url": url})
+        # Setting the URL again also re-enables the endpoint if health control had disabled it.
+        changes = {"url": url, "enabled": True, "disabled_reason": None, "disabled_at": None}
+        await update_subscription(db, box, owner, existing, changes)
+        async with db.write() as conn:
+            await conn.execute(
+                update(queue)
+                .where(queue.c.subscription_id == existing, queue.c.available_at > time.time() + UNPARK_AFTER)
+                .values(available_at=time.time())
+            )
     async with db.write() as conn:
         await conn.execute(
             update(applications).where(applications.c.id == application_id).values(operational_url=url)
