@@ -203,3 +203,32 @@ def test_operational_events_arrive_signed_at_the_operational_url(
     catalog = api.expect(200, "GET", "/v1/operational-event-types")["data"]
     assert {t["type"] for t in catalog} >= set(types) | {"endpoint.enabled", "installation.state_changed"}
     assert all(t["schema"]["type"] == "object" for t in catalog)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+def test_circuit_breaker_holds_retries_back_without_using_attempts(
+    herald_factory: Callable[..., Herald], backend: str, receiver: Receiver
+) -> None:
+    # One worker: with several, each sees the others' failures only within the endpoint cache's refresh.
+    h = herald_factory(backend, workers=1, HERALD_BREAKER_FAILURES="2", HERALD_BREAKER_COOLDOWN="3")
+    account = unique("acct-breaker")
+    path = receiver.new_path("breaker")
+    receiver.script(path, 500, 500, default=200)
+    sub = h.api.account_subscription(account, receiver.url(path), ["b.event"], max_retries=10)
+    event = unique("evt-breaker")
+    h.api.publish(account, {"id": event, "type": "b.event", "data": {}})
+    receiver.wait_for(path, 2)
+    health_path = f"/v1/accounts/{account}/subscriptions/{sub['id']}/health"
+    wait_until(
+        "the shared failure streak",
+        lambda: h.api.expect(200, "GET", health_path)["consecutive_failures"] == 2,
+        10,
+    )
+    done = h.api.settled(account, event_id=event, timeout=20)
+    # Retries are 0.2 s apart here; the open breaker held the third attempt back for its 3 s cool-down,
+    # and holding back used no attempt: the probe is attempt 3, and it closed the breaker.
+    assert done["status"] == "delivered" and done["attempts"] == 3
+    arrivals = [r.at for r in receiver.requests(path)]
+    assert len(arrivals) == 3 and arrivals[2] - arrivals[1] >= 2.5
+    health = h.api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions/{sub['id']}/health")
+    assert health["circuit"] == "closed" and health["consecutive_failures"] == 0
