@@ -41,9 +41,9 @@ class HealthPolicy:
     failing_after: int = 4
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HealthState:
-    """The persisted columns of one subscription."""
+    """The persisted columns of one subscription (`observe` works on a copy)."""
 
     enabled: bool = True
     consecutive_failures: int = 0
@@ -78,21 +78,22 @@ class Notice:
 def observe(
     state: HealthState, observations: list[Observation], policy: HealthPolicy
 ) -> tuple[HealthState, list[Notice]]:
-    """Fold the observations (in attempt order) into the state."""
-    s = state
+    """Fold the observations (in attempt order) into a copy of the state (one copy per batch: this runs in
+    the recorder's transaction for every attempt)."""
+    s = replace(state)
     notices: list[Notice] = []
     for i, o in enumerate(observations):
         disable: tuple[Trigger, str] | None = None
         if o.succeeded:
             if s.failing:
                 notices.append(Notice("recovered", i))
-            s = replace(s, consecutive_failures=0, first_failure_at=None, failing=False, last_success_at=o.at)
+            s.consecutive_failures, s.first_failure_at, s.failing, s.last_success_at = 0, None, False, o.at
         else:
-            n = s.consecutive_failures + 1
-            first = s.first_failure_at if s.first_failure_at is not None else o.at
-            s = replace(s, consecutive_failures=n, first_failure_at=first, last_failure_at=o.at)
+            n = s.consecutive_failures = s.consecutive_failures + 1
+            first = s.first_failure_at = s.first_failure_at if s.first_failure_at is not None else o.at
+            s.last_failure_at = o.at
             if not s.failing and policy.failing_after > 0 and n >= policy.failing_after:
-                s = replace(s, failing=True)
+                s.failing = True
                 notices.append(Notice("failing", i, consecutive_failures=n))
             if o.status_code == 410:
                 disable = (Trigger.GONE, "the endpoint answered 410 Gone")
@@ -101,14 +102,14 @@ def observe(
             elif policy.failure_window > 0 and o.at - first >= policy.failure_window:
                 disable = (Trigger.FAILING, f"no successful attempt for {_span(o.at - first)}")
         if o.latency_ms is not None:
-            ewma = (
+            ewma = s.latency_ewma = (
                 o.latency_ms
                 if s.latency_ewma is None
                 else policy.ewma_alpha * o.latency_ms + (1 - policy.ewma_alpha) * s.latency_ewma
             )
             if ewma > policy.slow_threshold_ms:
-                since = s.slow_since if s.slow_since is not None else o.at
-                s = replace(s, latency_ewma=ewma, slow_since=since, slow_attempts=s.slow_attempts + 1)
+                since = s.slow_since = s.slow_since if s.slow_since is not None else o.at
+                s.slow_attempts += 1
                 if (
                     disable is None
                     and o.at - since >= policy.slow_window
@@ -120,10 +121,10 @@ def observe(
                         f"for {_span(o.at - since)}",
                     )
             else:
-                s = replace(s, latency_ewma=ewma, slow_since=None, slow_attempts=0)
+                s.slow_since, s.slow_attempts = None, 0
         if disable is not None and s.enabled:
             trigger, reason = disable
-            s = replace(s, enabled=False, disabled_reason=f"{trigger.value}: {reason}", disabled_at=o.at)
+            s.enabled, s.disabled_reason, s.disabled_at = False, f"{trigger.value}: {reason}", o.at
             notices.append(Notice("disabled", i, trigger, s.disabled_reason))
     return s, notices
 
