@@ -232,3 +232,24 @@ def test_circuit_breaker_holds_retries_back_without_using_attempts(
     assert len(arrivals) == 3 and arrivals[2] - arrivals[1] >= 2.5
     health = h.api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions/{sub['id']}/health")
     assert health["circuit"] == "closed" and health["consecutive_failures"] == 0
+
+
+def test_retry_after_is_honoured_on_429_and_ignored_on_500(
+    api: Api, receiver: Receiver, account: str
+) -> None:
+    limited, broken = receiver.new_path("429"), receiver.new_path("500")
+    receiver.script(limited, Reply(429, headers={"retry-after": "2"}), default=200)
+    receiver.script(broken, Reply(500, headers={"retry-after": "60"}), default=200)
+    api.account_subscription(account, receiver.url(limited), ["ra.limited"], max_retries=1)
+    api.account_subscription(account, receiver.url(broken), ["ra.broken"], max_retries=1)
+    first, second = unique("evt-429"), unique("evt-500")
+    api.publish(
+        account,
+        {"id": first, "type": "ra.limited", "data": {}},
+        {"id": second, "type": "ra.broken", "data": {}},
+    )
+    # The 500's Retry-After: 60 is ignored: the 0.2 s schedule applies and it is delivered well before.
+    assert api.settled(account, event_id=second, timeout=10)["status"] == "delivered"
+    assert api.settled(account, event_id=first, timeout=10)["status"] == "delivered"
+    arrivals = [r.at for r in receiver.requests(limited)]
+    assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 1.8  # waited as the 429 asked
