@@ -13,7 +13,7 @@ from herald.dispatch.ratelimit import THROTTLE_STATUSES, Throttle, TokenBucket
 from herald.domain.models import AttemptRecord, Endpoint, ErrorKind
 
 BUSY_DELAY = 0.25  # the endpoint is at its concurrency cap: look again soon
-BUSY_DELAY_CAP = 10.0
+BUSY_DELAY_CAP = 300.0
 IDLE_PRUNE = 600.0  # forget an endpoint's pacing state after this long unused
 
 
@@ -24,24 +24,24 @@ class _State:
     bucket: TokenBucket | None = None
     active: int = 0
     used: float = 0.0
-    busy: int = 0  # deliveries held back at the cap since the last completion
+    promised: float = 0.0  # when the last delivery held back at the cap was told to come back
     rate: float = 0.0  # completions per second over the last full second
     _completed: int = 0
     _window: float = 0.0
 
     def completed(self, now: float) -> None:
-        self.busy = 0
         self._completed += 1
         if now - self._window >= 1.0:
             self.rate = self._completed / (now - self._window) if self._window else 0.0
             self._completed, self._window = 0, now
 
-    def busy_delay(self) -> float:
-        """Spread held-back deliveries over when the endpoint is likely to have room for them."""
-        self.busy += 1
+    def busy_delay(self, now: float) -> float:
+        """Held-back deliveries come back one completion apart, as the endpoint can take them."""
         if self.rate <= 0:  # not measured yet
             return BUSY_DELAY
-        return min(BUSY_DELAY_CAP, max(BUSY_DELAY, self.busy / self.rate))
+        at = max(now + 1.0 / self.rate, self.promised + 1.0 / self.rate)
+        self.promised = at
+        return min(BUSY_DELAY_CAP, max(BUSY_DELAY, at - now))
 
 
 @dataclass
@@ -75,7 +75,7 @@ class EndpointControl:
         if endpoint.max_concurrency or throttled:
             cap = st.throttle.concurrency(endpoint.max_concurrency or self.default_concurrency, now)
             if st.active >= cap:
-                return st.busy_delay()
+                return st.busy_delay(now)
         if endpoint.rate_limit:
             if st.bucket is None:
                 st.bucket = TokenBucket.full(endpoint.rate_limit, endpoint.rate_limit_burst, now)

@@ -34,7 +34,7 @@ log = logging.getLogger("herald.dispatch")
 # enabling brings them back at once (store/endpoint_health.py), so only stragglers come here.
 DISABLED_RECHECK = 30.0
 LANE_FULL_DELAY = 0.25
-OVERFLOW_DELAY_CAP = 10.0
+OVERFLOW_DELAY_CAP = 300.0
 # A lane may hold what its endpoint drains in this long (but at least 4x its concurrency): a fast endpoint
 # keeps a deep backlog and no claimed row is handed back, a slow one holds little of the worker's capacity.
 LANE_BACKLOG_SECONDS = 0.5
@@ -45,10 +45,13 @@ class Lane:
     active: int = 0
     waiting: deque[tuple[ClaimedDelivery, Endpoint]] = field(default_factory=deque)
     rate: float = 0.0  # completions per second over the last full window
+    promised: float = 0.0  # when the last delivery handed back by a full lane was told to come back
     _completed: int = 0
     _window_start: float = field(default_factory=time.monotonic)
 
     def completed(self) -> None:
+        if not self.waiting:
+            self.promised = 0.0  # drained: what was handed back no longer queues ahead of new overflow
         self._completed += 1
         now = time.monotonic()
         if now - self._window_start >= 1.0:
@@ -58,12 +61,15 @@ class Lane:
     def backlog_limit(self, concurrency: int) -> int:
         return max(4 * concurrency, int(self.rate * LANE_BACKLOG_SECONDS))
 
-    def overflow_delay(self, extra: int) -> float:
-        """When the `extra`-th delivery beyond a full backlog could go: a slow endpoint's overflow comes
-        back when the lane has room for it, spread out, instead of being claimed again every 0.25 s."""
+    def overflow_delay(self, now: float) -> float:
+        """When a delivery beyond a full backlog should come back: when the lane will have drained what it
+        holds and what was handed back before it, one completion apart. So a slow endpoint's overflow is
+        claimed again about as fast as the endpoint takes it, not every 0.25 s."""
         if self.rate <= 0:  # not measured yet
             return LANE_FULL_DELAY
-        return min(OVERFLOW_DELAY_CAP, max(LANE_FULL_DELAY, (len(self.waiting) + extra) / self.rate))
+        at = max(now + len(self.waiting) / self.rate, self.promised + 1.0 / self.rate)
+        self.promised = at
+        return min(OVERFLOW_DELAY_CAP, max(LANE_FULL_DELAY, at - now))
 
 
 def lane_key(url: str) -> str:
@@ -166,7 +172,7 @@ class Dispatcher:
         gone, disabled = [], []
         # Handed back for a while without using an attempt: rate limit, breaker, endpoint cap, full lane.
         deferred: list[tuple[ClaimedDelivery, float]] = []
-        overflow: dict[str, int] = {}
+        now = time.time()
         for claimed in batch:
             endpoint = endpoints.get(claimed.subscription_id)
             if endpoint is None:
@@ -184,8 +190,7 @@ class Dispatcher:
                     self.held += 1
                 else:
                     self.control.undo(endpoint)
-                    extra = overflow[endpoint.url] = overflow.get(endpoint.url, 0) + 1
-                    deferred.append((claimed, lane.overflow_delay(extra)))
+                    deferred.append((claimed, lane.overflow_delay(now)))
         await queue.cancel(self.db, gone)
         await queue.release(self.db, disabled, delay=DISABLED_RECHECK)
         await queue.defer(self.db, deferred)
