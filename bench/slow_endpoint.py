@@ -109,7 +109,9 @@ async def run_round(
         while time.monotonic() < stop:
             now = time.monotonic() - start
             phase.samples.append((now, await fast_count(session, receiver) - base_count))
-            if slow_id is None and now >= args.before:
+            if args.control and now >= args.before and not phase.slow_added:
+                phase.slow_added = now  # the control run: nothing is added, the same windows are measured
+            elif not args.control and slow_id is None and now >= args.before:
                 body = {"url": slow_url, "event_types": [EVENT_TYPE]}
                 slow_id = (await api.call("POST", f"/v1/accounts/{account}/subscriptions", body, 201))["id"]
                 phase.slow_added = now
@@ -191,7 +193,8 @@ async def main_async(
                 for r in range(args.rounds)
             ]
             print()
-            print(f"{args.before:g} s fast only, then {args.after:g} s with the slow endpoint added; fanout "
+            added_what = "nothing added (control)" if args.control else "the slow endpoint added"
+            print(f"{args.before:g} s fast only, then {args.after:g} s with {added_what}; fanout "
                   f"{args.fanout} fast; slow answers after {args.slow_delay:g} s; "
                   f"HERALD_SLOW_WINDOW={args.slow_window:g}")  # fmt: skip
             print("round | fast/s before | fast/s while slow enabled | fast/s after disabled | "
@@ -203,6 +206,9 @@ async def main_async(
                 during = p.rate(added, end)
                 after = p.rate(end, args.before + args.after)
                 disabled = f"{end - added:.1f} s" if p.disabled_after is not None else "not disabled"
+                if args.control:
+                    end, disabled = added + (args.after / 2), "(control: nothing added)"
+                    during, after = p.rate(added, end), p.rate(end, args.before + args.after)
                 print(
                     f"{p.name} | {before:,.0f} | {during:,.0f} ({(during / before - 1) * 100:+.1f} %) | "
                     f"{after:,.0f} ({(after / before - 1) * 100:+.1f} %) | {disabled} | {p.slow_requests}"
@@ -221,6 +227,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--backlog", type=int, default=8000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="add no slow endpoint: the drift of the same windows without one",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="herald-iso-"))
     fast_port, slow_port, api_port = free_port(), free_port(), free_port()
