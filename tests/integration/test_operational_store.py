@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from herald.domain.operational import ENDPOINT_DISABLED, INSTALLATION_STATE_CHANGED, system_account
+from herald.store import applications as app_store
 from herald.store import operational, queue
 from herald.store.database import Database
 from herald.store.secretbox import SecretBox
@@ -108,3 +109,19 @@ async def test_a_disabled_operational_endpoint_gets_nothing_new_until_its_url_is
     await operational.configure(db, box, app["id"], "https://ops.example.com/")
     row = await kit.one(subscriptions, subscriptions.c.id == sub_id)
     assert row["enabled"] is True and row["disabled_reason"] is None
+
+
+async def test_deleting_the_application_removes_its_operational_subscription(
+    db: Database, box: SecretBox, kit: Kit
+) -> None:
+    app = await kit.application()
+    await operational.configure(db, box, app["id"], "https://ops.example.com/")
+    async with db.write() as conn:
+        await operational.emit(
+            conn, application_id=app["id"], account_id=None, type=ENDPOINT_DISABLED, data={}
+        )
+    await app_store.delete_application(db, app["id"])
+    assert await kit.rows(subscriptions, subscriptions.c.account_id == system_account(app["id"])) == []
+    assert await kit.rows(queue_table) == []
+    [delivery] = await kit.rows(deliveries)
+    assert delivery["status"] == "cancelled"
