@@ -3,18 +3,24 @@ enable/disable with their operational events, and the attempt statistics of the 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING
 
 import orjson
 
+from herald.config import Settings
+from herald.dispatch.dispatcher import Dispatcher
+from herald.dispatch.endpoints import EndpointCache
+from herald.dispatch.transport import MemoryTransport
 from herald.domain.health import HealthPolicy
-from herald.domain.models import ErrorKind
+from herald.domain.models import ErrorKind, Request, Response
+from herald.runtime import running
 from herald.store import endpoint_health, operational, queue
 from herald.store.database import Database
 from herald.store.secretbox import SecretBox
 from herald.store.subscriptions import Owner
-from herald.store.tables import operational_events, subscriptions
+from herald.store.tables import deliveries, operational_events, subscriptions
 from herald.store.tables import queue as queue_table
 
 if TYPE_CHECKING:
@@ -131,3 +137,41 @@ async def test_attempt_stats_buckets(db: Database, kit: Kit) -> None:
     last = stats["buckets"][4]
     assert last["successes"] == 2 and last["p99_ms"] == 30 and last["p50_ms"] == 20
     assert stats["buckets"][5]["success_rate"] == 0.0
+
+
+async def test_time_to_live_deliveries_park_until_they_expire_and_then_die_unattempted(
+    db: Database, box: SecretBox, kit: Kit
+) -> None:
+
+    app = await kit.application()
+    await kit.install(app["id"], "a1", retention_time=60)
+    sub = await kit.subscription(None, application_id=app["id"])
+    await kit.publish("a1", ("e1", "t"))
+    owner = Owner(application_id=app["id"])
+    await endpoint_health.set_enabled(db, owner, sub["id"], False)
+    [row] = await kit.rows(queue_table)
+    assert row["available_at"] == row["created_at"] + 60  # parked until it expires, not for years
+    await endpoint_health.set_enabled(db, owner, sub["id"], True)
+    [row] = await kit.rows(queue_table)
+    assert row["available_at"] <= time.time()  # enabled: back at once
+    await endpoint_health.set_enabled(db, owner, sub["id"], False)
+
+    # Its time to live runs out while the endpoint is disabled: finished as dead, never attempted.
+    async with db.write() as conn:
+        await conn.execute(queue_table.update().values(created_at=time.time() - 61, available_at=time.time()))
+    sent: list[Request] = []
+
+    async def handler(request: Request) -> Response:
+        sent.append(request)
+        return Response(200, b"ok")
+
+    settings = Settings(database_url=db.url, poll_interval=0.01, shutdown_grace=1.0)
+    dispatcher = Dispatcher(db, EndpointCache(db, box), MemoryTransport(handler), settings)
+    async with running(dispatcher):
+        for _ in range(500):
+            [delivery] = await kit.rows(deliveries)
+            if delivery["status"] != "pending":
+                break
+            await asyncio.sleep(0.01)
+    assert delivery["status"] == "dead" and delivery["attempts"] == 0 and sent == []
+    assert await kit.rows(queue_table) == []

@@ -169,7 +169,9 @@ class Dispatcher:
             log.exception("loading endpoints failed; handing %d deliveries back", len(batch))
             await queue.release(self.db, batch, delay=1.0)
             return
-        gone, disabled = [], []
+        gone: list[ClaimedDelivery] = []
+        disabled: list[ClaimedDelivery] = []
+        expired: list[ClaimedDelivery] = []
         # Handed back for a while without using an attempt: rate limit, breaker, endpoint cap, full lane.
         deferred: list[tuple[ClaimedDelivery, float]] = []
         now = time.time()
@@ -178,7 +180,9 @@ class Dispatcher:
             if endpoint is None:
                 gone.append(claimed)
             elif not endpoint.enabled:
-                disabled.append(claimed)
+                # A disabled endpoint's deliveries wait, unless their time to live ran out meanwhile.
+                ttl = claimed.retention_time
+                (expired if ttl and now - claimed.created_at >= ttl else disabled).append(claimed)
             elif (wait := self.control.admit(endpoint)) is not None:
                 deferred.append((claimed, wait))
             else:
@@ -192,6 +196,7 @@ class Dispatcher:
                     self.control.undo(endpoint)
                     deferred.append((claimed, lane.overflow_delay(now)))
         await queue.cancel(self.db, gone)
+        await queue.cancel(self.db, expired, DeliveryStatus.DEAD)
         await queue.release(self.db, disabled, delay=DISABLED_RECHECK)
         await queue.defer(self.db, deferred)
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.domain import operational as ops
@@ -60,14 +60,7 @@ async def set_enabled_in(
     await conn.execute(
         update(subscriptions).where(subscriptions.c.id == sub_id).values(**values, updated_at=now)
     )
-    # Park its queued deliveries while it is disabled; bring them back when it is enabled.
-    mine = queue.c.subscription_id == sub_id
-    if enabled:
-        await conn.execute(
-            update(queue).where(mine, queue.c.available_at > now + UNPARK_AFTER).values(available_at=now)
-        )
-    else:
-        await conn.execute(update(queue).where(mine).values(available_at=now + PARK_SECONDS))
+    await (unpark if enabled else park)(conn, sub_id, now)
     endpoint = {"subscription_id": sub_id, "url": row["url"]}
     await emit(
         conn,
@@ -77,6 +70,27 @@ async def set_enabled_in(
         data={**endpoint, **data},
     )
     return True
+
+
+async def park(conn: AsyncConnection, sub_id: str, now: float) -> None:
+    """Park a disabled endpoint's queued deliveries: until it is enabled, or, with a time to live, until they
+    expire (the dispatcher then finishes them as dead without an attempt)."""
+    until = now + PARK_SECONDS
+    expiry = queue.c.created_at + queue.c.retention_time
+    at = case((and_(queue.c.retention_time.is_not(None), expiry < until), expiry), else_=until)
+    await conn.execute(update(queue).where(queue.c.subscription_id == sub_id).values(available_at=at))
+
+
+async def unpark(conn: AsyncConnection, sub_id: str, now: float) -> None:
+    """Bring back what `park` parked (and only that: rows leased or waiting for a retry keep their time)."""
+    expiry = queue.c.created_at + queue.c.retention_time
+    parked = or_(
+        queue.c.available_at > now + UNPARK_AFTER,
+        and_(queue.c.retention_time.is_not(None), queue.c.available_at >= expiry, expiry > now),
+    )
+    await conn.execute(
+        update(queue).where(queue.c.subscription_id == sub_id, parked).values(available_at=now)
+    )
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:

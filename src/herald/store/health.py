@@ -29,8 +29,18 @@ SELECT_PG = (
     "SELECT id, application_id, account_id, url, " + _COLS
     + " FROM subscriptions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 )  # fmt: skip
-PARK_SQLITE = "UPDATE queue SET available_at = ? WHERE subscription_id = ?"
-PARK_PG = "UPDATE queue SET available_at = $1 WHERE subscription_id = ANY($2::text[])"
+# Parked until enabled, or (deliveries with a time to live) until they expire, when the dispatcher finishes
+# them as dead without an attempt.
+PARK_SQLITE = """
+UPDATE queue SET available_at = CASE WHEN retention_time IS NOT NULL AND created_at + retention_time < ?1
+                                     THEN created_at + retention_time ELSE ?1 END
+WHERE subscription_id = ?2
+"""
+PARK_PG = """
+UPDATE queue SET available_at = CASE WHEN retention_time IS NOT NULL AND created_at + retention_time < $1
+                                     THEN created_at + retention_time ELSE $1 END
+WHERE subscription_id = ANY($2::text[])
+"""
 UPDATE_PG = (
     "UPDATE subscriptions SET "
     + ", ".join(f"{c} = ${i + 1}" for i, c in enumerate(STATE_COLUMNS))

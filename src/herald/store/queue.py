@@ -151,20 +151,23 @@ async def defer(db: Database, held_back: Sequence[tuple[ClaimedDelivery, float]]
         await queue_postgres.release_each(conn, rows)
 
 
-async def cancel(db: Database, claimed: Sequence[ClaimedDelivery]) -> None:
-    """Finish deliveries whose subscription no longer exists: the queue row goes and the log row says
-    `cancelled`, in one transaction (never a `pending` log row with nothing left to deliver it)."""
+async def cancel(
+    db: Database, claimed: Sequence[ClaimedDelivery], status: DeliveryStatus = DeliveryStatus.CANCELLED
+) -> None:
+    """Finish deliveries without an attempt: the queue row goes and the log row says `cancelled` (its
+    subscription no longer exists) or `dead` (it expired while its endpoint was disabled), in one
+    transaction (never a `pending` log row with nothing left to deliver it)."""
     if not claimed:
         return
     now = time.time()
     pairs = [(c.seq, c.lease) for c in claimed]
     delivery_of = {c.seq: c.delivery_id for c in claimed}
     if db.is_sqlite:
-        await db.sqlite_write(queue_sqlite.cancel, pairs, delivery_of, now)
+        await db.sqlite_write(queue_sqlite.cancel, pairs, delivery_of, now, status.value)
         return
     async with db.driver_transaction() as conn:
         owned = await queue_postgres.delete_owned(conn, pairs)
-        await queue_postgres.mark_cancelled(conn, [delivery_of[seq] for seq in owned], now)
+        await queue_postgres.mark_cancelled(conn, [delivery_of[seq] for seq in owned], now, status.value)
 
 
 async def depth(db: Database) -> int:

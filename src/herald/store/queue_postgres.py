@@ -72,7 +72,7 @@ WHERE d.id = x.id
 """
 
 MARK_CANCELLED = """
-UPDATE deliveries SET status = 'cancelled', finished_at = $2, next_attempt_at = NULL
+UPDATE deliveries SET status = $3, finished_at = $2, next_attempt_at = NULL
 WHERE id = ANY($1::text[])
 """
 
@@ -115,9 +115,11 @@ async def record(
     await pg.execute(UPDATE_DELIVERIES, *_columns(updates, 7))
 
 
-async def mark_cancelled(pg: asyncpg.Connection, delivery_ids: Sequence[str], now: float) -> None:
+async def mark_cancelled(
+    pg: asyncpg.Connection, delivery_ids: Sequence[str], now: float, status: str = "cancelled"
+) -> None:
     if delivery_ids:
-        await pg.execute(MARK_CANCELLED, list(delivery_ids), now)
+        await pg.execute(MARK_CANCELLED, list(delivery_ids), now, status)
 
 
 async def release(pg: asyncpg.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:

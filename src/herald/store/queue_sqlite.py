@@ -57,7 +57,7 @@ WHERE id = ?7
 RELEASE = "UPDATE queue SET available_at = ? WHERE seq = ? AND lease = ?"
 
 MARK_CANCELLED = """
-UPDATE deliveries SET status = 'cancelled', finished_at = ?, next_attempt_at = NULL WHERE id = ?
+UPDATE deliveries SET status = ?, finished_at = ?, next_attempt_at = NULL WHERE id = ?
 """
 
 
@@ -108,11 +108,15 @@ def record(
 
 
 def cancel(
-    conn: sqlite3.Connection, owned: Sequence[tuple[int, int]], delivery_of: dict[int, str], now: float
+    conn: sqlite3.Connection,
+    owned: Sequence[tuple[int, int]],
+    delivery_of: dict[int, str],
+    now: float,
+    status: str = "cancelled",
 ) -> None:
-    """Delete the rows still ours and mark their deliveries cancelled, in the caller's transaction."""
+    """Delete the rows still ours and finish their deliveries with `status`, in the caller's transaction."""
     gone = delete_owned(conn, owned)
-    conn.executemany(MARK_CANCELLED, [(now, delivery_of[seq]) for seq in gone])
+    conn.executemany(MARK_CANCELLED, [(status, now, delivery_of[seq]) for seq in gone])
 
 
 def release(conn: sqlite3.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:
