@@ -200,6 +200,7 @@ def test_operational_events_arrive_signed_at_the_operational_url(
     listed = api.expect(200, "GET", f"/v1/applications/{app['id']}/operational-events", params={"limit": 3})
     assert len(listed["data"]) == 3 and listed["next_cursor"]
     assert listed["data"][0]["type"] == "endpoint.disabled"
+    assert_error(api.request("GET", "/v1/applications/app_nope/operational-events"), 404, "not_found")
     catalog = api.expect(200, "GET", "/v1/operational-event-types")["data"]
     assert {t["type"] for t in catalog} >= set(types) | {"endpoint.enabled", "installation.state_changed"}
     assert all(t["schema"]["type"] == "object" for t in catalog)

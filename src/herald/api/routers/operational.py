@@ -12,6 +12,7 @@ from herald.api.auth import Context, CurrentPrincipal
 from herald.api.schemas import AccountId, Cursor, Limit, OutModel, Page, ResourceId
 from herald.domain.operational import TYPES
 from herald.domain.scopes import CONFIGURATION_RW, DELIVERIES_READ, STATE_RO
+from herald.store import applications as app_store
 from herald.store import operational as store
 
 router = APIRouter(tags=["operational events"])
@@ -61,6 +62,7 @@ async def list_application_operational_events(
     account's)."""
     who.require_application(app_id)
     who.require_any(STATE_RO, CONFIGURATION_RW, DELIVERIES_READ)
+    await app_store.get_application(ctx.db, app_id)  # 404 for an unknown application
     rows, next_cursor = await store.list_events(
         ctx.db, application_id=app_id, account_id=who.account_id, limit=limit, cursor=cursor
     )
