@@ -37,7 +37,12 @@ async def set_enabled_in(
 ) -> bool:
     """`set_enabled` in the caller's transaction; True when the state changed."""
     row = (
-        (await conn.execute(select(subscriptions).where(owner.clause(), subscriptions.c.id == sub_id)))
+        (
+            await conn.execute(
+                # Locked: a recorder disabling it at the same moment waits, so the change is announced once.
+                select(subscriptions).where(owner.clause(), subscriptions.c.id == sub_id).with_for_update()
+            )
+        )
         .mappings()
         .first()
     )
