@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from herald.domain.health import HealthPolicy
 from herald.domain.retry import RetryConfig
 
 DEFAULT_SQLITE_FILE = "herald.db"
@@ -101,6 +102,26 @@ class Settings:
     # long a session lives without the CLI polling (then it and its subscription are removed).
     listen_timeout: float = 10.0
     listen_session_ttl: float = 60.0
+    # Endpoint health (docs/endpoint-health.md). Slow: smoothed response time over `slow_threshold`
+    # seconds for `slow_window` seconds (LivePerson: 2.5 s over 2 minutes) → disabled.
+    slow_threshold: float = 2.5
+    slow_window: float = 120.0
+    slow_min_attempts: int = 3
+    # Failing: disabled after no success for this many seconds (Svix: 5 days), or after this many
+    # consecutive failed attempts; 0 turns either off.
+    disable_after_seconds: float = 5 * 86400.0
+    disable_after_failures: int = 0
+    # message.attempt.failing is sent after this many consecutive failures (0: never).
+    failing_after: int = 4
+    # Circuit breaker per endpoint: opens after this many consecutive failures (0: off), lets one probe
+    # through after the cool-down (seconds).
+    breaker_failures: int = 20
+    breaker_cooldown: float = 30.0
+    # 429, 502 and 504 halve an endpoint's concurrency for this long (seconds), down to 1.
+    throttle_seconds: float = 30.0
+    # Retry-After on 429 and 503 is honoured within these bounds (seconds).
+    retry_after_min: float = 0.0
+    retry_after_max: float = 86_400.0
 
     @property
     def host(self) -> str:
@@ -129,10 +150,24 @@ class Settings:
             raise ConfigError(f"HERALD_RETRY_SCHEDULE must be comma-separated seconds: {exc}") from exc
         if not schedule or any(not math.isfinite(d) or d < 0 for d in schedule):
             raise ConfigError("HERALD_RETRY_SCHEDULE needs one or more finite, non-negative delays")
+        if not 0 <= self.retry_after_min <= self.retry_after_max:
+            raise ConfigError("HERALD_RETRY_AFTER_MIN must be between 0 and HERALD_RETRY_AFTER_MAX")
         return RetryConfig(
             schedule=schedule,
             liveperson_interval=self.liveperson_retry_interval,
             ttl_backoff=self.liveperson_ttl_backoff,
+            retry_after_min=self.retry_after_min,
+            retry_after_max=self.retry_after_max,
+        )
+
+    def health_policy(self) -> HealthPolicy:
+        return HealthPolicy(
+            slow_threshold_ms=self.slow_threshold * 1000,
+            slow_window=self.slow_window,
+            slow_min_attempts=self.slow_min_attempts,
+            failure_window=self.disable_after_seconds,
+            failure_limit=self.disable_after_failures,
+            failing_after=self.failing_after,
         )
 
     def with_overrides(self, **changes: Any) -> Settings:

@@ -220,7 +220,7 @@ def test_personal_access_token_lifecycle(herald: Herald, api: Api, account: str)
 RECOVERY_BODY = {"since": "2020-01-01T00:00:00Z"}
 SAMPLE_BODIES: dict[str, Any] = {
     "POST /v1/applications": {"name": "walk"},
-    "PATCH /v1/applications/{app_id}": {"name": "walked"},
+    "PATCH /v1/applications/{app_id}": {"name": "walked", "operational_url": "https://example.com/ops"},
     "POST /v1/applications/{app_id}/installations": {"account_id": "acct-walk"},
     "PATCH /v1/applications/{app_id}/installations/{installation_id}": {"enabled": False},
     "POST /v1/applications/{app_id}/subscriptions": {"url": "https://example.com/w", "event_types": ["w"]},
@@ -296,7 +296,7 @@ for _version in ("v3.3", "v3.4", "v3.5", "v3.6"):
 
 # Routes that serve what every tenant shares (the built-in event catalog): any caller may read them, and
 # they must still leak nothing of another tenant.
-SHARED_PREFIXES = ("/v1/event-types",)
+SHARED_PREFIXES = ("/v1/event-types", "/v1/operational-event-types")
 
 
 def authenticated_operations(herald: Herald) -> list[tuple[str, str, dict[str, Any]]]:
@@ -435,6 +435,11 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         "enabled"
     ]
     assert api.expect(200, "GET", f"/v1/accounts/{a_account}/subscriptions/{a_sub['id']}")["name"] is None
+    assert api.expect(200, "GET", f"/v1/accounts/{a_account}/subscriptions/{a_sub['id']}")["enabled"]
+    assert api.expect(200, "GET", f"/v1/applications/{a_app['id']}/subscriptions/{a_app_sub['id']}")[
+        "enabled"
+    ]
+    assert api.expect(200, "GET", f"/v1/applications/{a_app['id']}")["operational_url"] is None
     assert (
         api.expect(200, "GET", f"/v1/applications/{a_app['id']}/subscriptions/{a_app_sub['id']}")["name"]
         is None

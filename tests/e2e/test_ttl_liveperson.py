@@ -129,6 +129,10 @@ def test_ttl_installation_goes_round_and_loses_nothing(
     states = [t["from_state"] + ">" + t["to_state"] for t in reversed(history["data"])]
     assert states[0] == "UP>FAILED"
     assert states[-3:] == ["FAILED>IN_TRANSITION", "IN_TRANSITION>RECOVERED", "RECOVERED>UP"], states
+    # Every transition was announced as an operational event in the same transaction.
+    announced = api.expect(200, "GET", f"/v1/accounts/{account}/operational-events", params={"limit": 100})
+    changes = [e["data"] for e in reversed(announced["data"]) if e["type"] == "installation.state_changed"]
+    assert [c["previous_state"] + ">" + c["state"] for c in changes] == states
     final = api.expect(200, "GET", f"/v1/accounts/{account}/app-installations/{app_id}")
     assert final["state_changed_at"] is not None
     for d in api.deliveries(account):

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from herald import metrics
 from herald.config import Settings
+from herald.dispatch.control import EndpointControl
 from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.mtls import MtlsRouter
 from herald.dispatch.outcome import decide, internal_failure
@@ -30,8 +31,11 @@ from herald.store.database import Database
 
 log = logging.getLogger("herald.dispatch")
 
-DISABLED_RECHECK = 5.0  # seconds before a disabled endpoint's deliveries are looked at again
+# Seconds before a disabled endpoint's deliveries are looked at again. Disabling parks its queue rows and
+# enabling brings them back at once (store/endpoint_health.py), so only stragglers come here.
+DISABLED_RECHECK = 30.0
 LANE_FULL_DELAY = 0.25
+OVERFLOW_DELAY_CAP = 300.0
 # A lane may hold what its endpoint drains in this long (but at least 4x its concurrency): a fast endpoint
 # keeps a deep backlog and no claimed row is handed back, a slow one holds little of the worker's capacity.
 LANE_BACKLOG_SECONDS = 0.5
@@ -42,10 +46,13 @@ class Lane:
     active: int = 0
     waiting: deque[tuple[ClaimedDelivery, Endpoint]] = field(default_factory=deque)
     rate: float = 0.0  # completions per second over the last full window
+    promised: float = 0.0  # when the last delivery handed back by a full lane was told to come back
     _completed: int = 0
     _window_start: float = field(default_factory=time.monotonic)
 
     def completed(self) -> None:
+        if not self.waiting:
+            self.promised = 0.0  # drained: what was handed back no longer queues ahead of new overflow
         self._completed += 1
         now = time.monotonic()
         if now - self._window_start >= 1.0:
@@ -54,6 +61,16 @@ class Lane:
 
     def backlog_limit(self, concurrency: int) -> int:
         return max(4 * concurrency, int(self.rate * LANE_BACKLOG_SECONDS))
+
+    def overflow_delay(self, now: float) -> float:
+        """When a delivery beyond a full backlog should come back: when the lane will have drained what it
+        holds and what was handed back before it, one completion apart. So a slow endpoint's overflow is
+        claimed again about as fast as the endpoint takes it, not every 0.25 s."""
+        if self.rate <= 0:  # not measured yet
+            return LANE_FULL_DELAY
+        at = max(now + len(self.waiting) / self.rate, self.promised + 1.0 / self.rate)
+        self.promised = at
+        return min(OVERFLOW_DELAY_CAP, max(LANE_FULL_DELAY, at - now))
 
 
 def lane_key(url: str) -> str:
@@ -76,8 +93,15 @@ class Dispatcher:
         self.mtls = mtls  # mTLS mappings and the forward gateway; None: every request as rendered
         self.settings = settings
         self.ttl = TtlWatch(db, settings.liveperson_drain_period, settings.liveperson_ttl_check, self.notify)
-        self.recorder = Recorder(db, after_flush=self.ttl.observe)
+        self.recorder = Recorder(db, health=settings.health_policy(), after_flush=self.ttl.observe)
         self.retry = settings.retry_config()
+        # Per-endpoint breaker, rate limit, concurrency cap and throttle (dispatch/control.py).
+        self.control = EndpointControl(
+            settings.endpoint_concurrency,
+            settings.breaker_failures,
+            settings.breaker_cooldown,
+            settings.throttle_seconds,
+        )
         self.lanes: dict[str, Lane] = {}
         self.held = 0  # deliveries claimed and not yet sent (in flight or waiting in a lane)
         self.wake = asyncio.Event()
@@ -169,13 +193,22 @@ class Dispatcher:
             log.exception("loading endpoints failed; handing %d deliveries back", len(batch))
             await queue.release(self.db, batch, delay=1.0)
             return
-        gone, disabled, full = [], [], []
+        gone: list[ClaimedDelivery] = []
+        disabled: list[ClaimedDelivery] = []
+        expired: list[ClaimedDelivery] = []
+        # Handed back for a while without using an attempt: rate limit, breaker, endpoint cap, full lane.
+        deferred: list[tuple[ClaimedDelivery, float]] = []
+        now = time.time()
         for claimed in batch:
             endpoint = endpoints.get(claimed.subscription_id)
             if endpoint is None:
                 gone.append(claimed)
             elif not endpoint.enabled:
-                disabled.append(claimed)
+                # A disabled endpoint's deliveries wait, unless their time to live ran out meanwhile.
+                ttl = claimed.retention_time
+                (expired if ttl and now - claimed.created_at >= ttl else disabled).append(claimed)
+            elif (wait := self.control.admit(endpoint)) is not None:
+                deferred.append((claimed, wait))
             else:
                 lane = self.lanes.setdefault(lane_key(endpoint.url), Lane())
                 if lane.active < self.settings.endpoint_concurrency:
@@ -184,10 +217,12 @@ class Dispatcher:
                     lane.waiting.append((claimed, endpoint))
                     self.held += 1
                 else:
-                    full.append(claimed)
+                    self.control.undo(endpoint)
+                    deferred.append((claimed, lane.overflow_delay(now)))
         await queue.cancel(self.db, gone)
+        await queue.cancel(self.db, expired, DeliveryStatus.DEAD)
         await queue.release(self.db, disabled, delay=DISABLED_RECHECK)
-        await queue.release(self.db, full, delay=LANE_FULL_DELAY)
+        await queue.defer(self.db, deferred)
 
     def _start(self, lane: Lane, claimed: ClaimedDelivery, endpoint: Endpoint, counted: bool = False) -> None:
         lane.active += 1
@@ -225,6 +260,7 @@ class Dispatcher:
             record = internal_failure(claimed, attempted_at, exc)
             elapsed = time.time() - attempted_at
         self.recorder.add(record)
+        self.control.finished(endpoint, record)
         metrics.ATTEMPT_LATENCY.observe(elapsed)
         metrics.ATTEMPTS.labels("success" if record.succeeded else "failure").inc()
         status = record.final_status

@@ -7,7 +7,7 @@ import time
 
 from herald.domain.models import AttemptRecord, ClaimedDelivery, ErrorKind, Request, Response, TransportError
 from herald.domain.profiles import Profile
-from herald.domain.retry import RetryConfig, apply_retry_after
+from herald.domain.retry import RETRY_AFTER_STATUSES, RetryConfig, apply_retry_after
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -39,7 +39,11 @@ def decide(
         kind = None if succeeded else ErrorKind.BAD_STATUS
         message = None if succeeded else f"endpoint answered {result.status}"
         body: str | None = result.body.decode("utf-8", "replace")
-        retry_after = parse_retry_after(result.headers.get("retry-after"), attempted_at)
+        retry_after = (
+            parse_retry_after(result.headers.get("retry-after"), attempted_at)
+            if result.status in RETRY_AFTER_STATUSES
+            else None
+        )
     else:
         succeeded, status_code, kind, message, body, retry_after = (
             False,
@@ -55,7 +59,7 @@ def decide(
         delay = profile.retry_policy(claimed, retry).next_delay(
             claimed.attempts + 1, now - claimed.created_at
         )
-        delay = apply_retry_after(delay, retry_after)
+        delay = apply_retry_after(delay, retry_after, retry.retry_after_min, retry.retry_after_max)
         next_at = None if delay is None else now + delay
     return AttemptRecord(
         claimed=claimed,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from herald.domain.health import HealthPolicy
 from herald.domain.models import AttemptRecord
 from herald.store import queue
 from herald.store.database import Database
@@ -23,9 +24,11 @@ class Recorder:
         db: Database,
         flush_interval: float = 0.01,
         max_batch: int = 1000,
+        health: HealthPolicy | None = None,
         after_flush: Callable[[Sequence[AttemptRecord]], Awaitable[None]] | None = None,
     ) -> None:
         self.db = db
+        self.health = health  # endpoint health is folded into each batch's transaction
         # Told each batch once it is recorded (the TTL installation watch); must not raise.
         self.after_flush = after_flush
         self.flush_interval = flush_interval
@@ -60,7 +63,7 @@ class Recorder:
         recorded = batch
         while batch:
             try:
-                await queue.record(self.db, batch)
+                await queue.record(self.db, batch, self.health)
                 batch = []
             except Exception:
                 # The database is away: keep the results and try again. If this process dies meanwhile,

@@ -43,6 +43,13 @@ class Endpoint:
     # LiveChat webhooks (profile `livechat`): the API version registered with, the additional data asked.
     livechat_version: str | None = None
     additional_data: tuple[str, ...] = ()
+    # Per-endpoint limits (None: only the dispatcher's defaults) and the shared failure streak, which
+    # seeds this worker's circuit breaker with what other workers saw.
+    rate_limit: float | None = None
+    rate_limit_burst: int | None = None
+    max_concurrency: int | None = None
+    consecutive_failures: int = 0
+    last_failure_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

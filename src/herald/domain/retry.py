@@ -30,6 +30,9 @@ class RetryConfig:
     jitter: float = STANDARD_JITTER
     livechat_schedule: tuple[float, ...] = LIVECHAT_SCHEDULE
     ttl_backoff: float = LIVEPERSON_TTL_BACKOFF  # first delay of the time-to-live policy
+    # Retry-After (on 429 and 503) is clamped into these bounds (HERALD_RETRY_AFTER_MIN / _MAX).
+    retry_after_min: float = 0.0
+    retry_after_max: float = RETRY_AFTER_CAP
 
 
 class RetryPolicy(Protocol):
@@ -86,8 +89,18 @@ class NoRetry:
         return None
 
 
-def apply_retry_after(delay: float | None, retry_after: float | None) -> float | None:
-    """Honour a receiver's Retry-After: wait at least that long (bounded), unless we were giving up."""
+# The statuses whose Retry-After is honoured (RFC 9110: 503 and 429; 3xx are failures here).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def apply_retry_after(
+    delay: float | None,
+    retry_after: float | None,
+    low: float = 0.0,
+    high: float = RETRY_AFTER_CAP,
+) -> float | None:
+    """Honour a receiver's Retry-After: wait at least that long, clamped to [low, high], unless we were
+    giving up."""
     if delay is None or retry_after is None:
         return delay
-    return max(delay, min(retry_after, RETRY_AFTER_CAP))
+    return max(delay, min(max(retry_after, low), high))

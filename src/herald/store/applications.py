@@ -9,11 +9,13 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from herald.domain.operational import system_account
 from herald.ids import new_id
 from herald.store.database import Database
 from herald.store.errors import Conflict, NotFound
 from herald.store.pagination import page, split_page
 from herald.store.secretbox import SecretBox
+from herald.store.subscriptions import cancel_queued
 from herald.store.tables import (
     access_tokens,
     applications,
@@ -112,6 +114,11 @@ async def delete_application(db: Database, app_id: str) -> None:
         await conn.execute(
             delete(livechat_license_webhooks).where(livechat_license_webhooks.c.application_id == app_id)
         )
+        # Its operational URL's system subscription goes with it (store/operational.py).
+        ops_subs = select(subscriptions.c.id).where(subscriptions.c.account_id == system_account(app_id))
+        for sub_id in (await conn.execute(ops_subs)).scalars().all():
+            await cancel_queued(conn, sub_id)
+        await conn.execute(delete(subscriptions).where(subscriptions.c.account_id == system_account(app_id)))
         await conn.execute(delete(applications).where(applications.c.id == app_id))
 
 

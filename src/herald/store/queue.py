@@ -14,9 +14,10 @@ from collections.abc import Sequence
 import orjson
 from sqlalchemy import func, select
 
+from herald.domain.health import HealthPolicy
 from herald.domain.models import AttemptRecord, ClaimedDelivery, DeliveryStatus
 from herald.ids import new_id
-from herald.store import queue_postgres, queue_sqlite
+from herald.store import health, queue_postgres, queue_sqlite
 from herald.store.database import Database
 from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
 from herald.store.tables import queue
@@ -54,8 +55,9 @@ async def claim(db: Database, limit: int, lease_seconds: float) -> list[ClaimedD
     ]
 
 
-async def record(db: Database, results: Sequence[AttemptRecord]) -> None:
-    """One transaction for a batch of attempts: log them, then ack or reschedule their deliveries."""
+async def record(db: Database, results: Sequence[AttemptRecord], policy: HealthPolicy | None = None) -> None:
+    """One transaction for a batch of attempts: log them, then ack or reschedule their deliveries; with a
+    health policy, also fold them into their endpoints' health (store/health.py) in the same transaction."""
     if not results:
         return
     attempt_rows: list[AttemptRow] = []
@@ -90,13 +92,18 @@ async def record(db: Database, results: Sequence[AttemptRecord]) -> None:
             attempt_rows,
             retries,
             lambda owned: [_delivery_update(r, owned) for r in results],
+            None if policy is None else lambda conn, owned: health.apply_sqlite(conn, results, owned, policy),
             durable=False,
         )
         return
     async with db.driver_transaction() as conn:
+        if policy is not None:
+            subs, changed, emits = await health.lock_and_update_pg(conn, results, policy)
         owned = await queue_postgres.delete_owned(conn, finals)
         updates = [_delivery_update(r, owned) for r in results]
         await queue_postgres.record(conn, attempt_rows, retries, updates)
+        if policy is not None:
+            await health.finish_pg(conn, subs, changed, emits + health.exhausted(subs, results, owned))
 
 
 def _delivery_update(r: AttemptRecord, owned_finished: set[int]) -> DeliveryUpdate:
@@ -131,20 +138,37 @@ async def release(db: Database, claimed: Sequence[ClaimedDelivery], delay: float
         await queue_postgres.release(conn, owned, at)
 
 
-async def cancel(db: Database, claimed: Sequence[ClaimedDelivery]) -> None:
-    """Finish deliveries whose subscription no longer exists: the queue row goes and the log row says
-    `cancelled`, in one transaction (never a `pending` log row with nothing left to deliver it)."""
+async def defer(db: Database, held_back: Sequence[tuple[ClaimedDelivery, float]]) -> None:
+    """Hand rows back, each due after its own delay, without an attempt (rate limit, circuit breaker,
+    endpoint concurrency cap): one statement for the batch."""
+    if not held_back:
+        return
+    now = time.time()
+    rows = [(c.seq, c.lease, now + delay) for c, delay in held_back]
+    if db.is_sqlite:
+        await db.sqlite_write(queue_sqlite.release_each, rows, durable=False)
+        return
+    async with db.driver_transaction() as conn:
+        await queue_postgres.release_each(conn, rows)
+
+
+async def cancel(
+    db: Database, claimed: Sequence[ClaimedDelivery], status: DeliveryStatus = DeliveryStatus.CANCELLED
+) -> None:
+    """Finish deliveries without an attempt: the queue row goes and the log row says `cancelled` (its
+    subscription no longer exists) or `dead` (it expired while its endpoint was disabled), in one
+    transaction (never a `pending` log row with nothing left to deliver it)."""
     if not claimed:
         return
     now = time.time()
     pairs = [(c.seq, c.lease) for c in claimed]
     delivery_of = {c.seq: c.delivery_id for c in claimed}
     if db.is_sqlite:
-        await db.sqlite_write(queue_sqlite.cancel, pairs, delivery_of, now)
+        await db.sqlite_write(queue_sqlite.cancel, pairs, delivery_of, now, status.value)
         return
     async with db.driver_transaction() as conn:
         owned = await queue_postgres.delete_owned(conn, pairs)
-        await queue_postgres.mark_cancelled(conn, [delivery_of[seq] for seq in owned], now)
+        await queue_postgres.mark_cancelled(conn, [delivery_of[seq] for seq in owned], now, status.value)
 
 
 async def depth(db: Database) -> int:

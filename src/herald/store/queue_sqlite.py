@@ -57,7 +57,7 @@ WHERE id = ?7
 RELEASE = "UPDATE queue SET available_at = ? WHERE seq = ? AND lease = ?"
 
 MARK_CANCELLED = """
-UPDATE deliveries SET status = 'cancelled', finished_at = ?, next_attempt_at = NULL WHERE id = ?
+UPDATE deliveries SET status = ?, finished_at = ?, next_attempt_at = NULL WHERE id = ?
 """
 
 
@@ -90,8 +90,10 @@ def record(
     attempts: Sequence[AttemptRow],
     retries: Sequence[Retry],
     updates_for: Callable[[set[int]], Sequence[DeliveryUpdate]],
+    then: Callable[[sqlite3.Connection, set[int]], None] | None = None,
 ) -> None:
-    """Finish the rows still ours, log the attempts, reschedule retries, update the log rows."""
+    """Finish the rows still ours, log the attempts, reschedule retries, update the log rows; then `then`
+    (endpoint health) in the same transaction."""
     owned = delete_owned(conn, finals)
     conn.executemany(INSERT_ATTEMPTS, attempts)
     if retries:
@@ -103,18 +105,29 @@ def record(
             for id_, t, code, kind, nxt, status, fin in updates_for(owned)
         ],
     )
+    if then is not None:
+        then(conn, owned)
 
 
 def cancel(
-    conn: sqlite3.Connection, owned: Sequence[tuple[int, int]], delivery_of: dict[int, str], now: float
+    conn: sqlite3.Connection,
+    owned: Sequence[tuple[int, int]],
+    delivery_of: dict[int, str],
+    now: float,
+    status: str = "cancelled",
 ) -> None:
-    """Delete the rows still ours and mark their deliveries cancelled, in the caller's transaction."""
+    """Delete the rows still ours and finish their deliveries with `status`, in the caller's transaction."""
     gone = delete_owned(conn, owned)
-    conn.executemany(MARK_CANCELLED, [(now, delivery_of[seq]) for seq in gone])
+    conn.executemany(MARK_CANCELLED, [(status, now, delivery_of[seq]) for seq in gone])
 
 
 def release(conn: sqlite3.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:
     conn.executemany(RELEASE, [(at, seq, lease) for seq, lease in owned])
+
+
+def release_each(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, float]]) -> None:
+    """(seq, lease, available_at) rows: hand each back for its own time."""
+    conn.executemany(RELEASE, [(at, seq, lease) for seq, lease, at in rows])
 
 
 EXISTING_EVENTS = "SELECT id FROM events WHERE account_id = ? AND id IN ({marks})"

@@ -158,6 +158,11 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
             subscriptions.c.enabled,
             subscriptions.c.mtls_via_gateway,
             subscriptions.c.livechat,
+            subscriptions.c.rate_limit,
+            subscriptions.c.rate_limit_burst,
+            subscriptions.c.max_concurrency,
+            subscriptions.c.consecutive_failures,
+            subscriptions.c.last_failure_at,
             subscriptions.c.application_id,
             applications.c.client_id.label("app_client_id"),
             applications.c.client_secret.label("app_secret"),
@@ -207,5 +212,10 @@ async def load_endpoints(db: Database, box: SecretBox, ids: Iterable[str]) -> di
             mtls_via_gateway=bool(r["mtls_via_gateway"]),
             livechat_version=lc.get("version"),
             additional_data=tuple(lc.get("additional_data") or ()),
+            rate_limit=r["rate_limit"],
+            rate_limit_burst=r["rate_limit_burst"],
+            max_concurrency=r["max_concurrency"],
+            consecutive_failures=r["consecutive_failures"] or 0,
+            last_failure_at=r["last_failure_at"],
         )
     return endpoints

@@ -37,6 +37,8 @@ applications = Table(
     Column("description", Text),
     Column("client_id", String(64), nullable=False, unique=True),
     Column("client_secret", Text, nullable=False),  # encrypted
+    # Where Herald sends this application's operational events (Standard Webhooks); see store/operational.py.
+    Column("operational_url", Text),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
@@ -85,6 +87,22 @@ subscriptions = Table(
     # "additional_data"}; null for every other subscription.
     Column("livechat", JSON),
     Column("enabled", Boolean, nullable=False, default=True),
+    # Endpoint health (dispatch/health.py): why and when it was disabled, and the shared counters every
+    # worker's recorder updates in its batch transaction.
+    Column("disabled_reason", String(200)),
+    Column("disabled_at", Float),
+    Column("consecutive_failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("first_failure_at", Float),  # first failure since the last success
+    Column("last_failure_at", Float),
+    Column("last_success_at", Float),
+    Column("failing", Boolean, nullable=False, default=False, server_default="0"),  # announced as failing
+    Column("latency_ewma", Float),  # smoothed response time, ms
+    Column("slow_since", Float),  # since when the smoothed response time has been over the threshold
+    Column("slow_attempts", Integer, nullable=False, default=0, server_default="0"),
+    # Per-endpoint limits (per dispatcher process): deliveries per second with a burst, in-flight cap.
+    Column("rate_limit", Float),
+    Column("rate_limit_burst", Integer),
+    Column("max_concurrency", Integer),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_subscriptions_account", "account_id"),
@@ -371,4 +389,22 @@ ttl_drain_conversations = Table(
     Column("installation_id", String(40), nullable=False),
     Column("ordering_key", String(255), nullable=False),
     PrimaryKeyConstraint("installation_id", "ordering_key", name="pk_ttl_drain_conversations"),
+)
+
+# --- endpoint health and operational events ---
+
+# What Herald told (or would tell) an application about itself. The delivery, when the application has an
+# operational URL, is an ordinary event + delivery + queue row of the application's system subscription.
+operational_events = Table(
+    "operational_events",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("application_id", String(40)),
+    Column("account_id", String(64)),
+    Column("type", String(100), nullable=False),
+    Column("data", Text, nullable=False),  # JSON
+    Column("delivery_id", String(40)),  # its delivery to the operational URL, if one is configured
+    Column("created_at", Float, nullable=False),
+    Index("ix_operational_events_application", "application_id", "created_at"),
+    Index("ix_operational_events_account", "account_id", "created_at"),
 )

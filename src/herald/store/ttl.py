@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from herald.domain.operational import INSTALLATION_STATE_CHANGED
+from herald.domain.profiles import iso_timestamp
 from herald.domain.ttl import (
     ENTRY_EFFECTS,
     HELD_AT,
@@ -33,6 +35,7 @@ from herald.domain.ttl import (
     next_state,
 )
 from herald.ids import new_id
+from herald.store import operational
 from herald.store.database import Database
 from herald.store.pagination import page, split_page
 from herald.store.tables import installation_transitions, installations, queue, subscriptions
@@ -74,8 +77,8 @@ async def announce_state_change(
     at: float,
     reason: str = "",
 ) -> None:
-    """Record the transition in the caller's transaction. (The `installation.state_changed` operational
-    event is emitted from here too, once it exists: same transaction, so never one without the other.)"""
+    """Record the transition and emit `installation.state_changed` in the caller's transaction: never one
+    without the other."""
     await conn.execute(
         insert(installation_transitions),
         {
@@ -87,6 +90,21 @@ async def announce_state_change(
             "to_state": new.value,
             "reason": reason,
             "created_at": at,
+        },
+    )
+    await operational.emit(
+        conn,
+        application_id=installation["application_id"],
+        account_id=installation["account_id"],
+        type=INSTALLATION_STATE_CHANGED,
+        data={
+            "installation_id": installation["id"],
+            "application_id": installation["application_id"],
+            "account_id": installation["account_id"],
+            "state": new.value,
+            "previous_state": old.value,
+            "reason": reason,
+            "changed_at": iso_timestamp(at),
         },
     )
 

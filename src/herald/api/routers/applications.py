@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Response, status
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from herald.api.auth import Context, CurrentPrincipal, Principal
 from herald.api.errors import ApiError
+from herald.api.routers.subscriptions import _guard_url, check_url
 from herald.api.schemas import (
     ACCOUNT_PATTERN,
     Cursor,
@@ -23,6 +24,7 @@ from herald.api.schemas import (
 )
 from herald.domain.scopes import CONFIGURATION_RW, STATE_RO, STATE_RW
 from herald.store import applications as store
+from herald.store import operational
 
 router = APIRouter(prefix="/v1/applications", tags=["applications"])
 
@@ -37,6 +39,12 @@ def _check_bound(who: Principal, installation: dict[str, object]) -> None:
         raise ApiError(404, f"installation {installation['id']} not found", field="installation_id")
 
 
+OPERATIONAL_URL_DOC = (
+    "Where Herald sends this application's operational events (endpoint.disabled, message.attempt.* …) "
+    "as Standard Webhooks; null stops them"
+)
+
+
 class ApplicationIn(Model):
     name: Text = Field(min_length=1, max_length=200)
     description: Text | None = Field(default=None, max_length=2000)
@@ -45,11 +53,18 @@ class ApplicationIn(Model):
         pattern=r"^[A-Za-z0-9_\-]{8,64}$",
         description="Keep an existing client id (e.g. a LiveChat app's); by default a new one is made",
     )
+    operational_url: Text | None = Field(
+        default=None, min_length=1, max_length=2048, description=OPERATIONAL_URL_DOC
+    )
+
+    @field_validator("operational_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        return None if v is None else check_url(v)
 
 
-class ApplicationPatch(Model):
-    name: Text | None = Field(default=None, min_length=1, max_length=200)
-    description: Text | None = Field(default=None, max_length=2000)
+class ApplicationPatch(ApplicationIn):
+    name: Text | None = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
 
 
 class ApplicationOut(OutModel):
@@ -57,11 +72,20 @@ class ApplicationOut(OutModel):
     name: str
     description: str | None
     client_id: str
+    operational_url: str | None = None
     created_at: datetime
     updated_at: datetime
 
 
-class ApplicationCreatedOut(ApplicationOut):
+class ApplicationUpdatedOut(ApplicationOut):
+    operational_secret: str | None = Field(
+        default=None,
+        description="The whsec_ key operational events are signed with, shown once: when an operational URL "
+        "is first set",
+    )
+
+
+class ApplicationCreatedOut(ApplicationUpdatedOut):
     client_secret: str = Field(description="Shown once; LivePerson connector deliveries are signed with it")
 
 
@@ -96,7 +120,12 @@ class InstallationOut(OutModel):
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ApplicationCreatedOut)
 async def create_application(body: ApplicationIn, ctx: Context, who: CurrentPrincipal) -> dict[str, object]:
     who.require_admin()
-    return await store.create_application(ctx.db, ctx.box, body.name, body.description, body.client_id)
+    _guard_url(ctx, body.operational_url)
+    app = await store.create_application(ctx.db, ctx.box, body.name, body.description, body.client_id)
+    if body.operational_url is not None:
+        secret = await operational.configure(ctx.db, ctx.box, app["id"], body.operational_url)
+        app = {**app, "operational_url": body.operational_url, "operational_secret": secret}
+    return app
 
 
 @router.get("", response_model=Page[ApplicationOut])
@@ -118,7 +147,7 @@ async def get_application(app_id: ResourceId, ctx: Context, who: CurrentPrincipa
     return await store.get_application(ctx.db, app_id)
 
 
-@router.patch("/{app_id}", response_model=ApplicationOut)
+@router.patch("/{app_id}", response_model=ApplicationUpdatedOut)
 async def update_application(
     app_id: ResourceId, body: ApplicationPatch, ctx: Context, who: CurrentPrincipal
 ) -> object:
@@ -126,7 +155,12 @@ async def update_application(
     who.require(CONFIGURATION_RW)
     changes = body.model_dump(exclude_unset=True)
     reject_nulls(changes, "name")
-    return await store.update_application(ctx.db, app_id, changes)
+    secret = None
+    if "operational_url" in changes:
+        _guard_url(ctx, changes["operational_url"])
+        await store.get_application(ctx.db, app_id)
+        secret = await operational.configure(ctx.db, ctx.box, app_id, changes.pop("operational_url"))
+    return {**await store.update_application(ctx.db, app_id, changes), "operational_secret": secret}
 
 
 @router.delete("/{app_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -30,6 +30,7 @@ from herald.domain.profiles import NEEDS_CREDENTIAL, PROFILES
 from herald.domain.scopes import CONFIGURATION_RW
 from herald.store import applications as app_store
 from herald.store import credentials as credential_store
+from herald.store import endpoint_health as health_store
 from herald.store import mtls as mtls_store
 from herald.store import subscriptions as store
 from herald.store.errors import NotFound
@@ -83,6 +84,15 @@ class SubscriptionIn(Model):
         description="Payload filter over the event data: {path: value | {$eq $neq $in $nin $gt $gte $lt "
         "$lte $exists $regex: operand}}, $and/$or/$not; only matching events are delivered",
     )
+    rate_limit: float | None = Field(
+        default=None, gt=0, le=100_000, description="Deliveries per second to this endpoint (per worker)"
+    )
+    rate_limit_burst: int | None = Field(
+        default=None, ge=1, le=100_000, description="Deliveries sent at once before rate_limit paces them"
+    )
+    max_concurrency: int | None = Field(
+        default=None, ge=1, le=1024, description="Requests in flight to this endpoint at once (per worker)"
+    )
 
     _url = field_validator("url")(check_url)
 
@@ -99,6 +109,15 @@ class SubscriptionPatch(Model):
     credential_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     mtls_via_gateway: bool | None = None
     filter: dict[str, Any] | None = Field(default=None, description="Payload filter; null removes it")
+    rate_limit: float | None = Field(
+        default=None, gt=0, le=100_000, description="Deliveries per second (per worker); null removes it"
+    )
+    rate_limit_burst: int | None = Field(
+        default=None, ge=1, le=100_000, description="Deliveries sent at once before rate_limit paces them"
+    )
+    max_concurrency: int | None = Field(
+        default=None, ge=1, le=1024, description="Requests in flight to this endpoint at once (per worker)"
+    )
 
     @field_validator("url")
     @classmethod
@@ -124,6 +143,13 @@ class SubscriptionOut(OutModel):
     mtls: bool = Field(default=False, description="An mTLS certificate mapping applies to this URL")
     mtls_via_gateway: bool = False
     filter: dict[str, Any] | None = None
+    disabled_reason: str | None = Field(
+        default=None, description="Why it is disabled: `manual: …`, `gone: …`, `slow: …` or `failing: …`"
+    )
+    disabled_at: datetime | None = None
+    rate_limit: float | None = None
+    rate_limit_burst: int | None = None
+    max_concurrency: int | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -276,7 +302,10 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
         _check_filter(changes.get("filter"))
         if "credential_id" in changes:
             await _check_credential(ctx, owner, current["profile"], changes["credential_id"])
+        enabled = changes.pop("enabled", None)
         out = await store.update_subscription(ctx.db, ctx.box, owner, subscription_id, changes)
+        if enabled is not None:  # the same as POST …/enable or …/disable (reason, operational event)
+            out = await health_store.set_enabled(ctx.db, owner, subscription_id, enabled)
         ctx.subscription_changed(subscription_id)
         return await _with_mtls(ctx, owner, out)
 

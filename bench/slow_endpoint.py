@@ -1,0 +1,252 @@
+"""Isolation bench: fast endpoints' throughput with and without a slow endpoint (3 s answers) in the same
+Herald, and how long the slow one takes to be disabled.
+
+    .venv/bin/python bench/slow_endpoint.py [--duration 30] [--slow-window 10] [--rounds 2]
+
+Runs `herald serve` (SQLite) from a temporary directory, the bench receiver (`herald.bench.receiver`) for
+the fast endpoints and a small aiohttp server answering after `--slow-delay` seconds on another port for the
+slow one. Each round has two phases of `--duration` seconds, each in a fresh account with `--fanout` fast
+subscriptions: A without, B with the slow subscription. Events are published continuously (the queue is
+kept `--backlog` deliveries deep, so the dispatcher is the bottleneck) and the fast receiver's count is
+sampled every 0.25 s. Phase B reports when the slow endpoint was disabled and the fast deliveries/s while it
+was still enabled. HERALD_SLOW_WINDOW is shortened (`--slow-window`, default 10 s instead of 120 s) so a run
+takes a minute or two; the mechanism is the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+from cryptography.fernet import Fernet
+
+from herald.bench.processes import free_port
+
+EVENT_TYPE = "bench.isolation"
+
+
+@dataclass
+class Phase:
+    name: str
+    samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, fast count)
+    slow_added: float = 0.0
+    disabled_after: float | None = None
+    slow_requests: int = 0
+
+    def rate(self, start: float, end: float) -> float:
+        inside = [(t, n) for t, n in self.samples if start <= t <= end]
+        if len(inside) < 2:
+            return float("nan")
+        (t0, n0), (t1, n1) = inside[0], inside[-1]
+        return (n1 - n0) / (t1 - t0)
+
+
+class Api:
+    def __init__(self, session: aiohttp.ClientSession, base: str, token: str) -> None:
+        self.session, self.base = session, base
+        self.headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+
+    async def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        data = None if body is None else orjson.dumps(body)
+        async with self.session.request(method, self.base + path, data=data, headers=self.headers) as resp:
+            raw = await resp.read()
+            if resp.status != expect:
+                raise RuntimeError(f"{method} {path}: {resp.status} {raw[:300]!r}")
+            return orjson.loads(raw) if raw else None
+
+
+async def fast_count(session: aiohttp.ClientSession, receiver: str) -> int:
+    async with session.get(receiver + "/_bench/stats") as resp:
+        return int((await resp.json())["count"])
+
+
+async def run_round(
+    api: Api, session: aiohttp.ClientSession, args: argparse.Namespace, receiver: str, slow_url: str,
+    slow_hits: list[int], name: str,
+) -> Phase:  # fmt: skip
+    """One continuous stream: fast subscriptions only for `--before` s, then the slow one is added."""
+    account = f"iso-{name}-{os.urandom(3).hex()}"
+    for i in range(args.fanout):
+        body = {"url": f"{receiver}/fast/{i}", "event_types": [EVENT_TYPE]}
+        await api.call("POST", f"/v1/accounts/{account}/subscriptions", body, 201)
+    phase = Phase(name)
+    base_count = await fast_count(session, receiver)
+    hits_before = slow_hits[0]
+    published = 0
+    start = time.monotonic()
+    stop = start + args.before + args.after
+    slow_id: str | None = None
+    batch = orjson.dumps({"events": [{"type": EVENT_TYPE, "data": {"n": i}} for i in range(args.batch)]})
+
+    async def publisher() -> None:
+        nonlocal published
+        while time.monotonic() < stop:
+            delivered = phase.samples[-1][1] if phase.samples else 0
+            if published * args.fanout - delivered > args.backlog:
+                await asyncio.sleep(0.02)
+                continue
+            async with session.post(
+                f"{api.base}/v1/accounts/{account}/events", data=batch, headers=api.headers
+            ) as resp:
+                assert resp.status == 202, await resp.text()
+            published += args.batch
+
+    async def sampler() -> None:
+        nonlocal slow_id
+        while time.monotonic() < stop:
+            now = time.monotonic() - start
+            phase.samples.append((now, await fast_count(session, receiver) - base_count))
+            if args.control and now >= args.before and not phase.slow_added:
+                phase.slow_added = now  # the control run: nothing is added, the same windows are measured
+            elif not args.control and slow_id is None and now >= args.before:
+                body = {"url": slow_url, "event_types": [EVENT_TYPE]}
+                slow_id = (await api.call("POST", f"/v1/accounts/{account}/subscriptions", body, 201))["id"]
+                phase.slow_added = now
+            elif slow_id is not None and phase.disabled_after is None:
+                sub = await api.call("GET", f"/v1/accounts/{account}/subscriptions/{slow_id}")
+                if not sub["enabled"]:
+                    phase.disabled_after = now
+                    print(f"  {name}: slow endpoint disabled {now - args.before:.1f} s after it was added: "
+                          f"{sub['disabled_reason']}")  # fmt: skip
+            await asyncio.sleep(0.25)
+
+    await asyncio.gather(publisher(), publisher(), sampler())
+    phase.slow_requests = slow_hits[0] - hits_before
+    # Drain the fast backlog and drop the slow subscription (its parked deliveries are cancelled), so the
+    # next round starts from an empty queue.
+    want = published * args.fanout
+    deadline = time.monotonic() + 120
+    while await fast_count(session, receiver) - base_count < want and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    if slow_id is not None:
+        await api.call("DELETE", f"/v1/accounts/{account}/subscriptions/{slow_id}", expect=204)
+    return phase
+
+
+def start_processes(
+    args: argparse.Namespace, work: Path, fast_port: int, api_port: int, token: str
+) -> list[Any]:
+    """The fast receiver and `herald serve`, logging into `work`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
+    env.update(
+        HERALD_DATABASE_URL=f"sqlite:///{work}/herald.db",
+        HERALD_LISTEN=f"127.0.0.1:{api_port}",
+        HERALD_ADMIN_TOKEN=token,
+        HERALD_SECRET_KEY=Fernet.generate_key().decode(),
+        HERALD_ALLOW_PRIVATE_TARGETS="1",
+        HERALD_SLOW_WINDOW=str(args.slow_window),
+        HERALD_LOG_LEVEL="warning",
+    )
+    herald_bin = str(Path(sys.executable).with_name("herald"))
+    receiver_cmd = [sys.executable, "-m", "herald.bench.receiver", "--port", str(fast_port)]
+    with (work / "receiver.log").open("wb") as receiver_log, (work / "serve.log").open("wb") as serve_log:
+        return [
+            subprocess.Popen(receiver_cmd, stdout=receiver_log, stderr=subprocess.STDOUT),
+            subprocess.Popen(
+                [herald_bin, "serve"], env=env, cwd=work, stdout=serve_log, stderr=subprocess.STDOUT
+            ),
+        ]
+
+
+async def main_async(
+    args: argparse.Namespace, fast_port: int, slow_port: int, api_port: int, token: str
+) -> None:
+    slow_hits = [0]
+
+    async def slow(request: web.Request) -> web.Response:
+        slow_hits[0] += 1
+        await request.read()
+        await asyncio.sleep(args.slow_delay)
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", slow)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", slow_port).start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            api = Api(session, f"http://127.0.0.1:{api_port}", token)
+            for _ in range(200):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(api.base + "/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                await asyncio.sleep(0.1)
+            receiver = f"http://127.0.0.1:{fast_port}"
+            slow_url = f"http://127.0.0.1:{slow_port}/slow"
+            results = [
+                await run_round(api, session, args, receiver, slow_url, slow_hits, f"R{r + 1}")
+                for r in range(args.rounds)
+            ]
+            print()
+            added_what = "nothing added (control)" if args.control else "the slow endpoint added"
+            print(f"{args.before:g} s fast only, then {args.after:g} s with {added_what}; fanout "
+                  f"{args.fanout} fast; slow answers after {args.slow_delay:g} s; "
+                  f"HERALD_SLOW_WINDOW={args.slow_window:g}")  # fmt: skip
+            print("round | fast/s before | fast/s while slow enabled | fast/s after disabled | "
+                  "disabled after | slow requests")  # fmt: skip
+            for p in results:
+                added = p.slow_added
+                end = p.disabled_after if p.disabled_after is not None else args.before + args.after
+                before = p.rate(1.0, added)
+                during = p.rate(added, end)
+                after = p.rate(end, args.before + args.after)
+                disabled = f"{end - added:.1f} s" if p.disabled_after is not None else "not disabled"
+                if args.control:
+                    end, disabled = added + (args.after / 2), "(control: nothing added)"
+                    during, after = p.rate(added, end), p.rate(end, args.before + args.after)
+                print(
+                    f"{p.name} | {before:,.0f} | {during:,.0f} ({(during / before - 1) * 100:+.1f} %) | "
+                    f"{after:,.0f} ({(after / before - 1) * 100:+.1f} %) | {disabled} | {p.slow_requests}"
+                )
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", type=float, default=15.0)
+    parser.add_argument("--after", type=float, default=30.0)
+    parser.add_argument("--slow-window", type=float, default=10.0)
+    parser.add_argument("--slow-delay", type=float, default=3.0)
+    parser.add_argument("--fanout", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--backlog", type=int, default=8000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="add no slow endpoint: the drift of the same windows without one",
+    )
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="herald-iso-"))
+    fast_port, slow_port, api_port = free_port(), free_port(), free_port()
+    token = "hrd_bench_" + os.urandom(8).hex()
+    procs = start_processes(args, work, fast_port, api_port, token)
+    try:
+        asyncio.run(main_async(args, fast_port, slow_port, api_port, token))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(15)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
