@@ -199,6 +199,9 @@ def test_recovery_is_scoped_and_csrf_checked(api: Api, receiver: Receiver, ui: U
     their_job = api.expect(
         202, "POST", f"/v1/accounts/{other}/subscriptions/{theirs['id']}/recover", json={"since": since}
     )
+    # Signed out, the pages send the browser to the sign-in page.
+    for page in (f"/ui/a/{account}/jobs", f"/ui/a/{other}/jobs/{their_job['id']}"):
+        assert ui.get(page).headers.get("location") == "/ui/sign-in"
     assert ui.sign_in(personal_token(api, account)).status_code == 303
     csrf = ui.csrf(f"/ui/a/{account}/subscriptions")
     form = {"since": local(timedelta(hours=-1)), "csrf": csrf}
