@@ -276,3 +276,36 @@ def test_job_page_refreshes_until_the_job_is_done(
         assert REFRESH not in client.get(f"/ui/a/{account}/jobs").text
     finally:
         client.close()
+
+
+def test_application_replays_are_marked_but_have_no_account_job_page(
+    api: Api, receiver: Receiver, ui: Ui, account: str
+) -> None:
+    """A replay started by an installed application shows in the account's log with its badge; its job is the
+    application's, so the badge leads to the log of that replay instead of a job page."""
+    path = receiver.new_path("ui-app-replay")
+    app = api.create_application(unique("ui-app"))
+    api.install(app["id"], account)
+    sub = api.app_subscription(app["id"], receiver.url(path), ["uiapp.a"])
+    event_id = unique("evt-uiapp")
+    api.publish(account, {"id": event_id, "type": "uiapp.a", "data": {}})
+    api.settled(account, event_id=event_id)
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    base = f"/v1/applications/{app['id']}"
+    job = api.expect(202, "POST", f"{base}/subscriptions/{sub['id']}/replay", json={"since": since})
+    wait_until(
+        "the application's replay",
+        lambda: api.expect(200, "GET", f"{base}/jobs/{job['id']}")["status"] == "succeeded",
+        20,
+    )
+    replay = api.deliveries(account, replay_of=job["id"])[0]
+
+    assert ui.sign_in(personal_token(api, account)).status_code == 303
+    log = ui.get(f"/ui/a/{account}/deliveries", params={"is_replay": "true"}).text
+    assert replay["id"] in log and f'href="/ui/a/{account}/deliveries?replay_of={job["id"]}"' in log
+    assert f"/jobs/{job['id']}" not in log
+    detail = ui.get(f"/ui/a/{account}/deliveries/{replay['id']}").text
+    assert (
+        job["id"] in detail and "started by the application" in detail and f"/jobs/{job['id']}" not in detail
+    )
+    assert ui.get(f"/ui/a/{account}/jobs/{job['id']}").status_code == 404
