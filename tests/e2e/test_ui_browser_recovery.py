@@ -112,5 +112,6 @@ def test_recover_and_replay_from_the_browser(
 
     # Both jobs are listed.
     page.click("nav >> text=Jobs")
+    page.wait_for_url(f"**/ui/a/{account}/jobs")
     assert page.locator(f"a[href$='/jobs/{recover_id}']").count() == 1
     assert page.locator(f"a[href$='/jobs/{replay_id}']").count() == 1
