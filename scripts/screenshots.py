@@ -14,13 +14,16 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from dashboard_client import launch_chromium, personal_token  # noqa: E402
-from e2e_harness import Received, Receiver, Reply, deployment  # noqa: E402
+from e2e_harness import Api, Received, Receiver, Reply, deployment  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 ACCOUNT = "acme-support"
@@ -33,6 +36,29 @@ def healthy(_: Received, n: int) -> Reply:
 
 def flaky(_: Received, n: int) -> Reply:
     return Reply(503 if random.random() < 0.3 else 200, delay=random.uniform(0.05, 0.35))
+
+
+def recovery_shots(page: Any, api: Api, base: str, shot: Callable[..., None]) -> None:
+    """Recover the flaky hook's dead deliveries and replay its events from its page; the job pages."""
+    subs = api.expect(200, "GET", f"/v1/accounts/{ACCOUNT}/subscriptions")["data"]
+    legacy = next(s for s in subs if s["name"] == "Legacy order hook")
+    since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    sub_page = f"{base}/ui/a/{ACCOUNT}/subscriptions/{legacy['id']}"
+    page.goto(sub_page)
+    page.fill("#recover-form input[name=since]", since)
+    page.fill("#replay-form input[name=since]", since)
+    page.select_option("#replay-form select[name=event_types]", ["order.created"])
+    shot("subscription-recovery")
+    page.click("#recover-form button[type=submit]")
+    page.locator("#job-status", has_text="succeeded").wait_for(timeout=60_000)
+    shot("job")
+    page.goto(sub_page)
+    page.fill("#replay-form input[name=since]", since)
+    page.click("#replay-form button[type=submit]")
+    page.locator("#job-status", has_text="succeeded").wait_for(timeout=60_000)
+    time.sleep(3)  # let some replays land
+    shot("jobs", f"/ui/a/{ACCOUNT}/jobs")
+    shot("deliveries-replays", f"/ui/a/{ACCOUNT}/deliveries?is_replay=true", full_page=False)
 
 
 def main() -> None:
@@ -114,6 +140,7 @@ def main() -> None:
             shot("health", f"/ui/a/{ACCOUNT}/health?window=10m")
             shot("event-types", f"/ui/a/{ACCOUNT}/event-types", full_page=False)
             shot("event-type", f"/ui/a/{ACCOUNT}/event-types/AgentStateChangedEvent")
+            recovery_shots(page, api, base, shot)
             page.click("text=Sign out")
             page.fill("#token", herald.token)
             page.click("button[type=submit]")

@@ -128,7 +128,8 @@ def test_data_transporter_subscription_end_to_end(
     assert shown_body["commonHeader"]["uid"] == event_id
 
     # Resend: a second attempt, a second request at the receiver.
-    page.click("button:text('Resend')")
+    with page.expect_navigation():  # the POST's redirect must land before the first reload
+        page.click("button:text('Resend')")
     reload_until(page, "a second attempt", lambda: page.locator("section.attempt").count() == 2)
     assert len(receiver.wait_for(path, 2)) == 2
     assert receiver.requests(path)[1].body == body

@@ -271,10 +271,10 @@ def ui_routes() -> list[tuple[str, str]]:
     joins the cross-tenant walk below without being listed by hand."""
     from fastapi.routing import APIRoute
 
-    from herald.ui import routes_config, routes_deliveries, routes_events
+    from herald.ui import routes_config, routes_deliveries, routes_events, routes_jobs
 
     out = []
-    for router in (routes_config.router, routes_deliveries.router, routes_events.router):
+    for router in (routes_config.router, routes_deliveries.router, routes_events.router, routes_jobs.router):
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:
@@ -291,9 +291,16 @@ def test_every_account_page_hides_other_accounts(
     other = unique("acct")
     seeded(api, receiver, account)
     theirs = seeded(api, receiver, other)
+    their_job = api.expect(
+        202,
+        "POST",
+        f"/v1/accounts/{other}/subscriptions/{theirs['subscription']['id']}/recover",
+        json={"since": "2020-01-01T00:00:00Z"},
+    )
     values = {
         "subscription_id": theirs["subscription"]["id"],
         "delivery_id": theirs["delivery"]["id"],
+        "job_id": their_job["id"],
         "name": "AgentStateChangedEvent",
     }
     assert ui.sign_in(personal_token(api, account)).status_code == 303
@@ -304,7 +311,7 @@ def test_every_account_page_hides_other_accounts(
             continue  # /accounts and /applications: admin pages, checked separately
         # B's objects are hidden under B's account and under A's own; event types are global, so pages
         # without an object id are walked under B's account only.
-        has_object = "{subscription_id}" in template or "{delivery_id}" in template
+        has_object = any(f"{{{k}}}" in template for k in ("subscription_id", "delivery_id", "job_id"))
         owners = [other, account] if has_object else [other]
         for owner in owners:
             path = template.replace("{account_id}", owner)
@@ -314,7 +321,15 @@ def test_every_account_page_hides_other_accounts(
                 ui.get(path)
                 if method == "GET"
                 else ui.post(
-                    path, {"enabled": "false", "name": "x", "scheme": "bearer", "data": "{}"}, csrf=csrf
+                    path,
+                    {
+                        "enabled": "false",
+                        "name": "x",
+                        "scheme": "bearer",
+                        "data": "{}",
+                        "since": "2020-01-01",
+                    },
+                    csrf=csrf,
                 )
             )
             assert resp.status_code == 404, (method, path, resp.status_code, resp.text[:300])
@@ -327,6 +342,9 @@ def test_every_account_page_hides_other_accounts(
     assert len(api.expect(200, "GET", f"/v1/accounts/{other}/credentials")["data"]) == 1
     assert len(api.expect(200, "GET", f"/v1/accounts/{other}/subscriptions")["data"]) == 1
     assert api.delivery(other, values["delivery_id"])["attempts"] == 1
+    assert [j["id"] for j in api.expect(200, "GET", f"/v1/accounts/{other}/jobs")["data"]] == [
+        their_job["id"]
+    ]
 
 
 def test_mtls_toggle_sets_delivery_through_the_gateway(

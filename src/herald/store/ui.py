@@ -15,6 +15,7 @@ from sqlalchemy import select, union
 
 from herald.domain.profiles import PROFILES
 from herald.store.database import Database
+from herald.store.jobs import JobOwner
 from herald.store.tables import (
     access_tokens,
     applications,
@@ -22,6 +23,7 @@ from herald.store.tables import (
     credentials,
     deliveries,
     installations,
+    jobs,
     subscriptions,
 )
 
@@ -144,3 +146,13 @@ async def subscriptions_by_id(
         query = query.where(s.id.in_(ids))
     async with db.read() as conn:
         return {r["id"]: dict(r) for r in (await conn.execute(query)).mappings()}
+
+
+async def account_jobs(db: Database, account_id: str, ids: set[str]) -> set[str]:
+    """Which of these job ids are jobs the account itself started (a replay delivery may come from a job of
+    an application installed in it, which has no page under the account)."""
+    query = select(jobs.c.id).where(
+        jobs.c.scope == JobOwner(account_id=account_id).scope, jobs.c.id.in_(sorted(ids))
+    )
+    async with db.read() as conn:
+        return {str(r[0]) for r in await conn.execute(query)}

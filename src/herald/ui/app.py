@@ -16,7 +16,7 @@ from herald.api.auth import _principal_of, check_rate, client_address
 from herald.api.context import AppContext
 from herald.api.errors import ApiError
 from herald.store.errors import Conflict, Invalid, NotFound, StoreError
-from herald.ui import routes_config, routes_deliveries, routes_events
+from herald.ui import routes_config, routes_deliveries, routes_events, routes_jobs
 from herald.ui.session import COOKIE, MAX_AGE, SessionCodec
 from herald.ui.web import (
     PREFIX,
@@ -181,7 +181,7 @@ def create_ui(ctx: AppContext) -> FastAPI:
         response.delete_cookie(COOKIE, path=PREFIX)
         return response
 
-    for router in (routes_config.router, routes_deliveries.router, routes_events.router):
+    for router in (routes_config.router, routes_deliveries.router, routes_events.router, routes_jobs.router):
         ui.include_router(router)
     ui.mount("/static", StaticFiles(directory=STATIC), name="static")
     return ui

@@ -4,6 +4,7 @@ it mirrors, by calling the same authorize functions and store calls."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -16,12 +17,23 @@ from herald.api.routers import subscriptions as subscription_api
 from herald.api.schemas import ACCOUNT_PATTERN, ID_PATTERN
 from herald.domain.catalog import CATALOG
 from herald.domain.credentials import Scheme
+from herald.domain.scopes import DELIVERIES_RW
 from herald.store import applications as application_store
 from herald.store import credentials as credential_store
 from herald.store import subscriptions as subscription_store
 from herald.store import ui as ui_store
 from herald.store.subscriptions import Owner
-from herald.ui.web import PREFIX, Ctx, CurrentUser, checked_form, first, redirect, render
+from herald.ui.web import (
+    PREFIX,
+    Ctx,
+    CurrentUser,
+    User,
+    checked_form,
+    first,
+    new_form_key,
+    redirect,
+    render,
+)
 
 router = APIRouter()
 
@@ -164,10 +176,16 @@ async def create_subscription(
     return redirect(f"{PREFIX}/a/{account_id}/subscriptions/{created['id']}")
 
 
-@router.get("/a/{account_id}/subscriptions/{subscription_id}", include_in_schema=False)
-async def subscription_detail(
-    request: Request, account_id: AccountId, subscription_id: ObjectId, ctx: Ctx, user: CurrentUser
+async def subscription_page(
+    request: Request,
+    ctx: Ctx,
+    user: User,
+    account_id: str,
+    subscription_id: str,
+    status: int = 200,
+    **values: Any,
 ) -> Response:
+    """The subscription's page (also re-rendered with `errors` by the recover and replay forms)."""
     owner = Owner(account_id=account_id)
     await subscription_api.authorize(user.principal, owner)
     sub = await subscription_api._with_mtls(
@@ -176,7 +194,26 @@ async def subscription_detail(
     credential = None
     if sub["credential_id"]:
         credential = await credential_store.get_credential(ctx.db, ctx.box, account_id, sub["credential_id"])
-    return render(request, user, "subscription.html", account_id=account_id, sub=sub, credential=credential)
+    return render(
+        request,
+        user,
+        "subscription.html",
+        status=status,
+        account_id=account_id,
+        sub=sub,
+        credential=credential,
+        can_recover=user.principal.has(DELIVERIES_RW),
+        form_key=new_form_key(),
+        since_default=(datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M"),
+        **values,
+    )
+
+
+@router.get("/a/{account_id}/subscriptions/{subscription_id}", include_in_schema=False)
+async def subscription_detail(
+    request: Request, account_id: AccountId, subscription_id: ObjectId, ctx: Ctx, user: CurrentUser
+) -> Response:
+    return await subscription_page(request, ctx, user, account_id, subscription_id)
 
 
 @router.post("/a/{account_id}/subscriptions/{subscription_id}/toggle", include_in_schema=False)

@@ -19,7 +19,7 @@ from herald.store import deliveries as delivery_store
 from herald.store import ui as ui_store
 from herald.store.deliveries import DeliveryFilter
 from herald.ui.charts import Series, line_chart
-from herald.ui.web import PREFIX, Ctx, CurrentUser, User, checked_form, redirect, render
+from herald.ui.web import PREFIX, Ctx, CurrentUser, User, checked_form, new_form_key, redirect, render
 
 router = APIRouter()
 
@@ -62,6 +62,8 @@ async def deliveries(
     status: Filter = None,
     since: Filter = None,
     until: Filter = None,
+    is_replay: Annotated[str | None, Query(pattern="^(true|false)?$")] = None,
+    replay_of: Filter = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     await _reader(user, account_id)
@@ -76,6 +78,8 @@ async def deliveries(
         event_id=event_id or None,
         since=_when(since, "since"),
         until=_when(until, "until"),
+        is_replay={"true": True, "false": False}.get(is_replay or ""),
+        replay_of=replay_of or None,
     )
     rows, next_cursor = await delivery_store.list_deliveries(ctx.db, account_id, flt, PAGE_SIZE, cursor)
     subs = await ui_store.subscriptions_by_id(ctx.db, account_id)
@@ -86,7 +90,10 @@ async def deliveries(
         "status": status or "",
         "since": since or "",
         "until": until or "",
+        "is_replay": is_replay or "",
+        "replay_of": replay_of or "",
     }
+    replays = {r["replay_of"] for r in rows if r["replay_of"]} | ({replay_of} if replay_of else set())
     return render(
         request,
         user,
@@ -99,6 +106,8 @@ async def deliveries(
         subscriptions=subs,
         event_types=sorted({t for sub in subs.values() for t in sub["event_types"] if "*" not in t}),
         can_resend=user.principal.has(DELIVERIES_RW),
+        replay_jobs=await ui_store.account_jobs(ctx.db, account_id, replays) if replays else set(),
+        form_key=new_form_key(),
     )
 
 
@@ -152,6 +161,10 @@ async def delivery_detail(
         sub=sub,
         body=sent_body(delivery, sub),
         can_resend=user.principal.has(DELIVERIES_RW),
+        # The job's page is the account's only when the account started it (not its application).
+        replay_job=bool(
+            delivery["replay_of"] and await ui_store.account_jobs(ctx.db, account_id, {delivery["replay_of"]})
+        ),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ log = logging.getLogger("herald.ui")
 
 PREFIX = "/ui"
 MAX_FORM_BYTES = 256 * 1024
+FORM_KEY_PREFIX = "ui-"  # a form's Idempotency-Key (recover, replay): submitting it twice starts one job
 
 SECURITY_HEADERS = {
     # No script at all; inline SVG charts need no more than this.
@@ -130,6 +132,11 @@ async def checked_form(request: Request, user: User) -> dict[str, list[str]]:
     if not csrf_ok(user.session, first(form, "csrf")):
         raise BadCsrf
     return form
+
+
+def new_form_key() -> str:
+    """A fresh idempotency key for one rendering of a form that starts a job."""
+    return FORM_KEY_PREFIX + secrets.token_urlsafe(18)
 
 
 def first(form: dict[str, list[str]], name: str) -> str | None:
