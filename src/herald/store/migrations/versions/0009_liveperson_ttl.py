@@ -1,7 +1,7 @@
 """liveperson_ttl: subscription retention_time, installation state timestamps, transitions, drain keys
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-11-22 00:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
