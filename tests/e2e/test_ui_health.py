@@ -7,11 +7,20 @@ from __future__ import annotations
 
 import html
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from dashboard_client import Ui, personal_token
-from e2e_harness import Api, Herald, Receiver, unique, wait_until
+from e2e_harness import Api, Herald, Received, Receiver, Reply, unique, wait_until
+
+LP_CONTENT = "ms.MessagingEventNotification.ContentEvent"
+FAST_TTL = {
+    "HERALD_LIVEPERSON_TTL_BACKOFF": "0.2",
+    "HERALD_LIVEPERSON_DRAIN_PERIOD": "1.5",
+    "HERALD_LIVEPERSON_TTL_CHECK": "0.1",
+}
 
 
 @pytest.fixture
@@ -199,3 +208,60 @@ def test_other_accounts_objects_and_forms_without_csrf(
             assert resp.status_code == 403 and "security token" in resp.text, (action, token)
     kept = subscription(api, account, mine["id"])
     assert kept["enabled"] is True and kept["rate_limit"] is None
+
+
+def test_installation_ttl_cycle_on_the_health_transitions_and_events_pages(
+    herald_factory: Callable[..., Herald], backend: str, receiver: Receiver
+) -> None:
+    """A LivePerson installation whose endpoint fails goes FAILED (shown with its time on the health page,
+    with the transition and the installation.state_changed event), then round to UP again."""
+    herald = herald_factory(backend, workers=1, **FAST_TTL)
+    api = herald.api
+    account = unique("acct-ttl")
+    path = receiver.new_path("ttl")
+    down = threading.Event()
+    down.set()
+
+    def switch(_: Received, n: int) -> Reply:
+        return Reply(503) if down.is_set() else Reply(200)
+
+    receiver.handle(path, switch)
+    body = {
+        "client_name": unique("ttl-app"),
+        "capabilities": {
+            "webhooks": {"retry": {"retention_time": 600}, LP_CONTENT: {"endpoint": receiver.url(path)}}
+        },
+    }
+    app = api.expect(201, "POST", f"/v1/accounts/{account}/app-installations", json=body)
+    base = f"/v1/accounts/{account}/app-installations/{app['id']}"
+    change = {"sequence": 0, "conversationId": "conv-1", "event": {"type": "ContentEvent", "message": "hi"}}
+    api.publish(account, {"type": LP_CONTENT, "data": change, "ordering_key": "conv-1"})
+    failed = wait_until("FAILED", lambda: (i := api.expect(200, "GET", base))["state"] == "FAILED" and i, 15)
+
+    client = Ui(herald)
+    try:
+        assert client.sign_in(personal_token(api, account)).status_code == 303
+        page = client.get(f"/ui/a/{account}/health").text
+        row = re.search(rf"<tr><td>{re.escape(body['client_name'])}</td>(.*?)</tr>", page, re.S)
+        assert row, page[-2000:]
+        assert ">FAILED</span>" in row.group(1)
+        assert failed["state_changed_at"][:16].replace("T", " ") in row.group(1)  # minutes agree
+        link = f"/ui/a/{account}/installations/{app['id']}/transitions"
+        assert f'href="{link}"' in row.group(1)
+        first = client.get(link).text
+        assert re.search(r"<td>UP</td><td>FAILED</td>", first)
+
+        down.clear()
+        wait_until("UP again", lambda: api.expect(200, "GET", base)["state"] == "UP", 30)
+        api_states = [
+            f"{t['from_state']}>{t['to_state']}"
+            for t in api.expect(200, "GET", base + "/transitions")["data"]
+        ]
+        shown = client.get(link).text
+        ui_states = [f"{a}>{b}" for a, b in re.findall(r"<td>([A-Z_]+)</td><td>([A-Z_]+)</td>", shown)]
+        assert ui_states == api_states and ui_states[0] == "RECOVERED>UP" and ui_states[-1] == "UP>FAILED"
+        events = client.get(f"/ui/a/{account}/operational-events").text
+        kinds = re.findall(r'<code class="event-type">([^<]+)</code>', events)
+        assert kinds.count("installation.state_changed") == len(api_states)
+    finally:
+        client.close()
