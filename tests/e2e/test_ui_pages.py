@@ -271,10 +271,10 @@ def ui_routes() -> list[tuple[str, str]]:
     joins the cross-tenant walk below without being listed by hand."""
     from fastapi.routing import APIRoute
 
-    from herald.ui import routes_config, routes_deliveries, routes_events, routes_jobs
+    from herald.ui.app import ROUTERS
 
     out = []
-    for router in (routes_config.router, routes_deliveries.router, routes_events.router, routes_jobs.router):
+    for router in ROUTERS:
         for route in router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:
@@ -297,10 +297,13 @@ def test_every_account_page_hides_other_accounts(
         f"/v1/accounts/{other}/subscriptions/{theirs['subscription']['id']}/recover",
         json={"since": "2020-01-01T00:00:00Z"},
     )
+    their_app = api.create_application(unique("app"))
+    api.install(their_app["id"], other)
     values = {
         "subscription_id": theirs["subscription"]["id"],
         "delivery_id": theirs["delivery"]["id"],
         "job_id": their_job["id"],
+        "app_id": their_app["id"],
         "name": "AgentStateChangedEvent",
     }
     assert ui.sign_in(personal_token(api, account)).status_code == 303
@@ -311,7 +314,9 @@ def test_every_account_page_hides_other_accounts(
             continue  # /accounts and /applications: admin pages, checked separately
         # B's objects are hidden under B's account and under A's own; event types are global, so pages
         # without an object id are walked under B's account only.
-        has_object = any(f"{{{k}}}" in template for k in ("subscription_id", "delivery_id", "job_id"))
+        has_object = any(
+            f"{{{k}}}" in template for k in ("subscription_id", "delivery_id", "job_id", "app_id")
+        )
         owners = [other, account] if has_object else [other]
         for owner in owners:
             path = template.replace("{account_id}", owner)

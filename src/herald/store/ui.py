@@ -1,33 +1,32 @@
 """Read-only queries of the web dashboard that the API has no route for (yet): the accounts the admin can
-pick from, an account's LivePerson installations, and endpoint health computed from the attempts table.
-
-Kept apart from the API's repositories on purpose, so the dashboard can switch to a shared health query
-later without touching anything else.
+pick from, an account's LivePerson installations, and the subscriptions that deliver an account's events.
+Endpoint health (state and attempt statistics) comes from `herald.store.endpoint_health`, like the API's.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, union
 
-from herald.domain.profiles import PROFILES
 from herald.store.database import Database
+from herald.store.errors import NotFound
 from herald.store.jobs import JobOwner
 from herald.store.tables import (
     access_tokens,
     applications,
-    attempts,
     credentials,
-    deliveries,
     installations,
     jobs,
     subscriptions,
 )
 
-MAX_HEALTH_ROWS = 100_000  # attempts read per health page at most (the newest ones)
+# Never the secret. The health columns are those `herald.api.routers.endpoint_health.endpoint_state` reads.
+SUBSCRIPTION_COLUMNS = (
+    "id", "name", "url", "profile", "event_types", "enabled", "application_id", "account_id",
+    "failing", "disabled_reason", "disabled_at", "consecutive_failures", "first_failure_at",
+    "last_failure_at", "last_success_at", "latency_ewma", "slow_since",
+)  # fmt: skip
 
 
 async def known_accounts(db: Database, limit: int = 500) -> list[str]:
@@ -55,81 +54,6 @@ async def account_installations(db: Database, account_id: str) -> list[dict[str,
         return [dict(r) for r in (await conn.execute(query)).mappings()]
 
 
-@dataclass
-class Bucket:
-    start: float
-    total: int = 0
-    ok: int = 0
-    durations: list[float] = field(default_factory=list)
-
-    @property
-    def success_rate(self) -> float | None:
-        return self.ok / self.total if self.total else None
-
-    def percentile(self, p: float) -> float | None:
-        return percentile(sorted(self.durations), p)
-
-
-@dataclass
-class EndpointHealth:
-    subscription_id: str
-    buckets: list[Bucket]
-
-    @property
-    def total(self) -> int:
-        return sum(b.total for b in self.buckets)
-
-    @property
-    def ok(self) -> int:
-        return sum(b.ok for b in self.buckets)
-
-    @property
-    def success_rate(self) -> float | None:
-        return self.ok / self.total if self.total else None
-
-    def percentile(self, p: float) -> float | None:
-        return percentile(sorted(d for b in self.buckets for d in b.durations), p)
-
-
-def percentile(ordered: list[float], p: float) -> float | None:
-    """Nearest-rank percentile of sorted values (p in 0..100); None when there are none."""
-    if not ordered:
-        return None
-    rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered))))
-    return ordered[rank - 1]
-
-
-async def endpoint_health(
-    db: Database, account_id: str, since: float, until: float, buckets: int
-) -> dict[str, EndpointHealth]:
-    """Attempts of the account's deliveries between `since` and `until`, per subscription, in `buckets`
-    equal time slices: how many, how many succeeded (by the subscription's profile), and their durations."""
-    width = (until - since) / buckets
-    a, d = attempts.c, deliveries.c
-    query = (
-        select(d.subscription_id, subscriptions.c.profile, a.attempted_at, a.duration_ms, a.status_code)
-        .select_from(attempts.join(deliveries, d.id == a.delivery_id))
-        .outerjoin(subscriptions, subscriptions.c.id == d.subscription_id)
-        .where(a.account_id == account_id, a.attempted_at >= since, a.attempted_at < until)
-        .order_by(a.attempted_at.desc())
-        .limit(MAX_HEALTH_ROWS)
-    )
-    out: dict[str, EndpointHealth] = {}
-    async with db.read() as conn:
-        rows = (await conn.execute(query)).all()
-    for sub_id, profile_name, at, duration, status in rows:
-        health = out.get(sub_id)
-        if health is None:
-            health = out[sub_id] = EndpointHealth(sub_id, [Bucket(since + i * width) for i in range(buckets)])
-        bucket = health.buckets[min(buckets - 1, int((at - since) / width))]
-        bucket.total += 1
-        profile = PROFILES.get(profile_name or "standard", PROFILES["standard"])
-        if status is not None and profile.is_success(int(status)):
-            bucket.ok += 1
-        bucket.durations.append(float(duration))
-    return out
-
-
 async def subscriptions_by_id(
     db: Database, account_id: str, ids: list[str] | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -138,7 +62,7 @@ async def subscriptions_by_id(
     s = subscriptions.c
     installed = select(installations.c.application_id).where(installations.c.account_id == account_id)
     query = (
-        select(s.id, s.name, s.url, s.profile, s.event_types, s.enabled, s.application_id, s.account_id)
+        select(*(subscriptions.c[name] for name in SUBSCRIPTION_COLUMNS))
         .where(((s.account_id == account_id) & s.application_id.is_(None)) | s.application_id.in_(installed))
         .order_by(s.created_at, s.id)
     )
@@ -146,6 +70,14 @@ async def subscriptions_by_id(
         query = query.where(s.id.in_(ids))
     async with db.read() as conn:
         return {r["id"]: dict(r) for r in (await conn.execute(query)).mappings()}
+
+
+async def account_installation(db: Database, account_id: str, app_id: str) -> dict[str, Any]:
+    """One application's installation in the account (NotFound when it is not installed there)."""
+    for row in await account_installations(db, account_id):
+        if row["application_id"] == app_id:
+            return row
+    raise NotFound(f"application {app_id} is not installed in this account", field="app_id")
 
 
 async def account_jobs(db: Database, account_id: str, ids: set[str]) -> set[str]:

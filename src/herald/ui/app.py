@@ -16,7 +16,7 @@ from herald.api.auth import _principal_of, check_rate, client_address
 from herald.api.context import AppContext
 from herald.api.errors import ApiError
 from herald.store.errors import Conflict, Invalid, NotFound, StoreError
-from herald.ui import routes_config, routes_deliveries, routes_events, routes_jobs
+from herald.ui import routes_config, routes_deliveries, routes_events, routes_health, routes_jobs
 from herald.ui.session import COOKIE, MAX_AGE, SessionCodec
 from herald.ui.web import (
     PREFIX,
@@ -37,6 +37,15 @@ from herald.ui.web import (
 log = logging.getLogger("herald.ui")
 
 STATIC = Path(__file__).parent / "static"
+
+# Every page router of the dashboard (the tests' cross-tenant walk reads this list).
+ROUTERS = (
+    routes_config.router,
+    routes_deliveries.router,
+    routes_events.router,
+    routes_jobs.router,
+    routes_health.router,
+)
 
 TITLES = {
     400: "Bad request",
@@ -181,7 +190,7 @@ def create_ui(ctx: AppContext) -> FastAPI:
         response.delete_cookie(COOKIE, path=PREFIX)
         return response
 
-    for router in (routes_config.router, routes_deliveries.router, routes_events.router, routes_jobs.router):
+    for router in ROUTERS:
         ui.include_router(router)
     ui.mount("/static", StaticFiles(directory=STATIC), name="static")
     return ui

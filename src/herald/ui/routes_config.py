@@ -4,6 +4,7 @@ it mirrors, by calling the same authorize functions and store calls."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -14,12 +15,14 @@ from pydantic import ValidationError
 from herald.api.errors import ApiError
 from herald.api.routers import credentials as credential_api
 from herald.api.routers import subscriptions as subscription_api
+from herald.api.routers.endpoint_health import endpoint_state
 from herald.api.schemas import ACCOUNT_PATTERN, ID_PATTERN
 from herald.domain.catalog import CATALOG
 from herald.domain.credentials import Scheme
-from herald.domain.scopes import DELIVERIES_RW
+from herald.domain.scopes import CONFIGURATION_RW, DELIVERIES_RW, STATE_RW
 from herald.store import applications as application_store
 from herald.store import credentials as credential_store
+from herald.store import endpoint_health as health_store
 from herald.store import subscriptions as subscription_store
 from herald.store import ui as ui_store
 from herald.store.subscriptions import Owner
@@ -191,6 +194,7 @@ async def subscription_page(
     sub = await subscription_api._with_mtls(
         ctx, owner, await subscription_store.get_subscription(ctx.db, owner, subscription_id)
     )
+    health = endpoint_state(sub, ctx.settings, time.time())
     credential = None
     if sub["credential_id"]:
         credential = await credential_store.get_credential(ctx.db, ctx.box, account_id, sub["credential_id"])
@@ -202,6 +206,8 @@ async def subscription_page(
         account_id=account_id,
         sub=sub,
         credential=credential,
+        health=health,
+        can_toggle=user.principal.has(STATE_RW) or user.principal.has(CONFIGURATION_RW),
         can_recover=user.principal.has(DELIVERIES_RW),
         form_key=new_form_key(),
         since_default=(datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M"),
@@ -220,15 +226,13 @@ async def subscription_detail(
 async def toggle_subscription(
     request: Request, account_id: AccountId, subscription_id: ObjectId, ctx: Ctx, user: CurrentUser
 ) -> Response:
-    """Enable or disable, like PATCH {"enabled": …}; the in-process dispatcher drops its cached copy."""
+    """Enable or disable, like PATCH {"enabled": …} (which is POST …/enable or …/disable: the endpoint's
+    waiting deliveries resume, an operational event is emitted); the in-process dispatcher drops its copy."""
     form = await checked_form(request, user)
     owner = Owner(account_id=account_id)
     await subscription_api.authorize(user.principal, owner)
-    await subscription_store.get_subscription(ctx.db, owner, subscription_id)
     enabled = first(form, "enabled") == "true"
-    await subscription_store.update_subscription(
-        ctx.db, ctx.box, owner, subscription_id, {"enabled": enabled}
-    )
+    await health_store.set_enabled(ctx.db, owner, subscription_id, enabled)
     ctx.subscription_changed(subscription_id)
     return redirect(f"{PREFIX}/a/{account_id}/subscriptions/{subscription_id}")
 

@@ -1,4 +1,4 @@
-"""The delivery log (filters, attempts with their requests and responses, resend) and endpoint health."""
+"""The delivery log (filters, attempts with their requests and responses, resend)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ from fastapi.responses import Response
 from herald.api.errors import ApiError
 from herald.domain.models import ClaimedDelivery, DeliveryStatus, Endpoint
 from herald.domain.profiles import PROFILES
-from herald.domain.scopes import CONFIGURATION_RW, DELIVERIES_READ, DELIVERIES_RW, STATE_RO
+from herald.domain.scopes import DELIVERIES_READ, DELIVERIES_RW
 from herald.domain.signing import generate_whsec
 from herald.store import deliveries as delivery_store
 from herald.store import ui as ui_store
 from herald.store.deliveries import DeliveryFilter
-from herald.ui.charts import Series, line_chart
 from herald.ui.web import PREFIX, Ctx, CurrentUser, User, checked_form, new_form_key, redirect, render
 
 router = APIRouter()
@@ -28,8 +27,6 @@ ObjectId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 Filter = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$")]
 
 PAGE_SIZE = 50
-WINDOWS = {"10m": 600, "1h": 3600, "6h": 6 * 3600, "24h": 86_400, "7d": 7 * 86_400}
-BUCKETS = 24
 
 
 async def _reader(user: User, account_id: str) -> None:
@@ -179,85 +176,3 @@ async def resend(
     await delivery_store.resend(ctx.db, account_id, delivery_id)
     ctx.notify_published()
     return redirect(f"{PREFIX}/a/{account_id}/deliveries/{delivery_id}")
-
-
-# ----------------------------------------------------------------------------------- health
-
-
-def _ms(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
-
-
-def _charts(health: ui_store.EndpointHealth) -> dict[str, str]:
-    starts = [b.start for b in health.buckets]
-    rate = [None if b.success_rate is None else 100 * b.success_rate for b in health.buckets]
-    return {
-        "success": line_chart("Success rate", starts, [Series("success %", rate, "s-ok")], "%", y_max=100.0),
-        "latency": line_chart(
-            "Latency percentiles",
-            starts,
-            [
-                Series("p50", [b.percentile(50) for b in health.buckets], "s-p50"),
-                Series("p95", [b.percentile(95) for b in health.buckets], "s-p95"),
-                Series("p99", [b.percentile(99) for b in health.buckets], "s-p99"),
-            ],
-            "ms",
-        ),
-    }
-
-
-def _state(sub: dict[str, Any], installs: dict[str, dict[str, Any]]) -> tuple[str, str]:
-    """Whether deliveries flow to the subscription, and if not, why."""
-    if not sub["enabled"]:
-        return "disabled", "disabled on the subscription (enable it on its page)"
-    install = installs.get(sub["application_id"]) if sub["application_id"] else None
-    if install is not None and not install["enabled"]:
-        return "disabled", f"the installation of application {sub['application_id']} is disabled"
-    return "enabled", ""
-
-
-@router.get("/a/{account_id}/health", include_in_schema=False)
-async def health(
-    request: Request,
-    account_id: AccountId,
-    ctx: Ctx,
-    user: CurrentUser,
-    window: Annotated[str, Query(pattern="^(10m|1h|6h|24h|7d)$")] = "24h",
-) -> Response:
-    await _reader(user, account_id)
-    user.principal.require_any(STATE_RO, CONFIGURATION_RW)
-    until = time.time()
-    since = until - WINDOWS[window]
-    stats = await ui_store.endpoint_health(ctx.db, account_id, since, until, BUCKETS)
-    installations = await ui_store.account_installations(ctx.db, account_id)
-    by_app = {i["application_id"]: i for i in installations}
-    subs = await ui_store.subscriptions_by_id(ctx.db, account_id)
-    rows = []
-    for sub_id in [*subs, *(s for s in stats if s not in subs)]:
-        sub = subs.get(sub_id)
-        h = stats.get(sub_id)
-        state, why = _state(sub, by_app) if sub else ("deleted", "the subscription no longer exists")
-        rows.append(
-            {
-                "id": sub_id,
-                "sub": sub,
-                "state": state,
-                "why": why,
-                "attempts": h.total if h else 0,
-                "success_rate": h.success_rate if h else None,
-                "p50": _ms(h.percentile(50)) if h else None,
-                "p95": _ms(h.percentile(95)) if h else None,
-                "p99": _ms(h.percentile(99)) if h else None,
-                "charts": _charts(h) if h else None,
-            }
-        )
-    return render(
-        request,
-        user,
-        "health.html",
-        account_id=account_id,
-        rows=rows,
-        installations=installations,
-        window=window,
-        windows=list(WINDOWS),
-    )

@@ -36,10 +36,11 @@ SECURITY_HEADERS = {
 }
 
 
-def _ts(value: float | None) -> str:
+def _ts(value: float | datetime | None) -> str:
     if value is None:
         return "—"
-    return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = value if isinstance(value, datetime) else datetime.fromtimestamp(float(value), UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _pretty(value: Any) -> str:

@@ -14,6 +14,7 @@ from herald.api.auth import Context, CurrentPrincipal, Principal
 from herald.api.errors import ApiError
 from herald.api.routers.subscriptions import SubscriptionOut, _account_owner, _app_owner, _with_mtls
 from herald.api.schemas import OutModel, ResourceId
+from herald.config import Settings
 from herald.dispatch.breaker import state_of
 from herald.domain.scopes import CONFIGURATION_RW, DELIVERIES_READ, STATE_RO, STATE_RW
 from herald.store import endpoint_health as store
@@ -83,6 +84,31 @@ def _at(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
+def endpoint_state(row: dict[str, Any], settings: Settings, now: float) -> dict[str, Any]:
+    """The health answer's state part from the subscription row (the dashboard shows the same)."""
+    circuit = state_of(
+        row["consecutive_failures"],
+        row["last_failure_at"],
+        settings.breaker_failures,
+        settings.breaker_cooldown,
+        now,
+    )
+    return {
+        "subscription_id": row["id"],
+        "state": _state(row),
+        "enabled": row["enabled"],
+        "disabled_reason": row["disabled_reason"],
+        "disabled_at": _at(row["disabled_at"]),
+        "circuit": circuit.value,
+        "consecutive_failures": row["consecutive_failures"],
+        "first_failure_at": _at(row["first_failure_at"]),
+        "last_failure_at": _at(row["last_failure_at"]),
+        "last_success_at": _at(row["last_success_at"]),
+        "latency_ewma_ms": row["latency_ewma"],
+        "slow_since": _at(row["slow_since"]),
+    }
+
+
 def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner]) -> APIRouter:
     router = APIRouter(prefix=prefix, tags=[tag])
     OwnerDep = Annotated[Owner, Depends(owner_of)]
@@ -126,23 +152,8 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner]) -> APIRo
         until = time.time()
         since = until - window
         stats = await store.attempt_stats(ctx.db, subscription_id, since, until, bucket)
-        s = ctx.settings
-        circuit = state_of(
-            row["consecutive_failures"], row["last_failure_at"], s.breaker_failures, s.breaker_cooldown, until
-        )
         return {
-            "subscription_id": subscription_id,
-            "state": _state(row),
-            "enabled": row["enabled"],
-            "disabled_reason": row["disabled_reason"],
-            "disabled_at": _at(row["disabled_at"]),
-            "circuit": circuit.value,
-            "consecutive_failures": row["consecutive_failures"],
-            "first_failure_at": _at(row["first_failure_at"]),
-            "last_failure_at": _at(row["last_failure_at"]),
-            "last_success_at": _at(row["last_success_at"]),
-            "latency_ewma_ms": row["latency_ewma"],
-            "slow_since": _at(row["slow_since"]),
+            **endpoint_state(row, ctx.settings, until),
             "window": {"since": _at(since), "until": _at(until), "bucket_seconds": bucket},
             "totals": stats["totals"],
             "sampled": stats["sampled"],
