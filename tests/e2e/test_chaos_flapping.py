@@ -54,7 +54,14 @@ def test_flapping_endpoint_under_load(
     backend: str, herald_factory: Callable[..., Herald], receiver: Receiver
 ) -> None:
     herald = herald_factory(
-        backend, workers=2, HERALD_READ_TIMEOUT=str(READ_TIMEOUT), HERALD_RETRY_SCHEDULE=RETRY_SCHEDULE
+        backend,
+        workers=2,
+        HERALD_READ_TIMEOUT=str(READ_TIMEOUT),
+        HERALD_RETRY_SCHEDULE=RETRY_SCHEDULE,
+        # The breaker opens on a long failing phase and 504s throttle the endpoint; both stay on, with
+        # pauses short enough for a one-minute run (defaults: 30 s each).
+        HERALD_BREAKER_COOLDOWN="2",
+        HERALD_THROTTLE_SECONDS="2",
     )
     api = herald.api
     account = unique("acct-flap")

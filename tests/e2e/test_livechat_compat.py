@@ -167,6 +167,9 @@ def test_seed_curl_calls_register_enable_and_deliver(herald: Herald, receiver: R
     assert_error(herald.api.request("POST", "/v1/applications", json=again), 409, "conflict")
     bad = herald.api.request("POST", "/v1/applications", json={"name": "bad", "client_id": "a b"})
     assert assert_error(bad, 422, "validation")["data"]["field"] == "client_id"
+    # A client id is kept at creation, never changed later: tokens and registrations refer to it.
+    change = herald.api.request("PATCH", f"/v1/applications/{s.app['id']}", json={"client_id": "newclient1"})
+    assert assert_error(change, 422, "validation")["data"]["field"] == "client_id"
     path = receiver.new_path("lc-seed")
     base = f"{herald.base_url}/v3.3/configuration/action"
 

@@ -160,7 +160,11 @@ def test_a_job_interrupted_by_a_crash_is_resumed_after_restart(
     """SIGKILL `herald serve` in the middle of a recovery: the restarted process takes the job over when its
     lease expires and finishes it; every row is counted once (no batch applied twice)."""
     h = herald_factory(
-        backend, HERALD_JOB_BATCH="1", HERALD_JOB_LEASE_SECONDS="2", HERALD_JOB_POLL_INTERVAL="0.2"
+        backend,
+        HERALD_JOB_BATCH="1",
+        HERALD_JOB_LEASE_SECONDS="2",
+        HERALD_JOB_POLL_INTERVAL="0.2",
+        HERALD_BREAKER_FAILURES="0",  # all 400 must fail first; an open breaker would hold them back
     )
     api, account, n = h.api, unique("acct-crash"), 400
     path = receiver.new_path("crash-recover")

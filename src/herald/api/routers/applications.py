@@ -45,14 +45,9 @@ OPERATIONAL_URL_DOC = (
 )
 
 
-class ApplicationIn(Model):
+class _ApplicationFields(Model):
     name: Text = Field(min_length=1, max_length=200)
     description: Text | None = Field(default=None, max_length=2000)
-    client_id: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9_\-]{8,64}$",
-        description="Keep an existing client id (e.g. a LiveChat app's); by default a new one is made",
-    )
     operational_url: Text | None = Field(
         default=None, min_length=1, max_length=2048, description=OPERATIONAL_URL_DOC
     )
@@ -63,7 +58,17 @@ class ApplicationIn(Model):
         return None if v is None else check_url(v)
 
 
-class ApplicationPatch(ApplicationIn):
+class ApplicationIn(_ApplicationFields):
+    client_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_\-]{8,64}$",
+        description="Keep an existing client id (e.g. a LiveChat app's); by default a new one is made",
+    )
+
+
+class ApplicationPatch(_ApplicationFields):
+    """The client id is not among the fields: tokens, signatures and LiveChat registrations refer to it."""
+
     name: Text | None = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
 
 
