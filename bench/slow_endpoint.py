@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,7 +76,7 @@ async def fast_count(session: aiohttp.ClientSession, receiver: str) -> int:
 
 async def run_round(
     api: Api, session: aiohttp.ClientSession, args: argparse.Namespace, receiver: str, slow_url: str,
-    slow_hits: list[int], name: str,
+    slow_hits: list[int], name: str, control: bool,
 ) -> Phase:  # fmt: skip
     """One continuous stream: fast subscriptions only for `--before` s, then the slow one is added."""
     account = f"iso-{name}-{os.urandom(3).hex()}"
@@ -109,9 +110,9 @@ async def run_round(
         while time.monotonic() < stop:
             now = time.monotonic() - start
             phase.samples.append((now, await fast_count(session, receiver) - base_count))
-            if args.control and now >= args.before and not phase.slow_added:
+            if control and now >= args.before and not phase.slow_added:
                 phase.slow_added = now  # the control run: nothing is added, the same windows are measured
-            elif not args.control and slow_id is None and now >= args.before:
+            elif not control and slow_id is None and now >= args.before:
                 body = {"url": slow_url, "event_types": [EVENT_TYPE]}
                 slow_id = (await api.call("POST", f"/v1/accounts/{account}/subscriptions", body, 201))["id"]
                 phase.slow_added = now
@@ -134,6 +135,46 @@ async def run_round(
     if slow_id is not None:
         await api.call("DELETE", f"/v1/accounts/{account}/subscriptions/{slow_id}", expect=204)
     return phase
+
+
+async def run_pairs(
+    api: Api, session: aiohttp.ClientSession, args: argparse.Namespace, receiver: str, slow_url: str,
+    slow_hits: list[int],
+) -> None:  # fmt: skip
+    """`--rounds` pairs of rounds in the same Herald: one with the slow endpoint added, one control with
+    nothing added, in alternating order (so the drift of a growing database and of the machine falls on
+    both alike). Each pair compares the fast deliveries/s of the two rounds over the same seconds: while
+    the slow endpoint was enabled (from its addition to its disabling), and after."""
+    ratios_during: list[float] = []
+    ratios_after: list[float] = []
+    disabled: list[float] = []
+    end = args.before + args.after
+    print("pair | slow: disabled after | fast/s while enabled: control, with slow, ratio | "
+          "fast/s after: control, with slow, ratio")  # fmt: skip
+    for r in range(args.rounds):
+        order = (True, False) if r % 2 == 0 else (False, True)
+        phases = {}
+        for control in order:
+            name = f"P{r + 1}{'C' if control else 'S'}"
+            phase = await run_round(api, session, args, receiver, slow_url, slow_hits, name, control)
+            phases[control] = phase
+        slow, ctl = phases[False], phases[True]
+        if slow.disabled_after is None:
+            print(f"P{r + 1} | not disabled within the round")
+            continue
+        cut = slow.disabled_after
+        disabled.append(cut - slow.slow_added)
+        during = (ctl.rate(args.before, cut), slow.rate(args.before, cut))
+        after = (ctl.rate(cut, end), slow.rate(cut, end))
+        ratios_during.append(during[1] / during[0])
+        ratios_after.append(after[1] / after[0])
+        print(f"P{r + 1} | {cut - slow.slow_added:.1f} s | {during[0]:,.0f}, {during[1]:,.0f}, "
+              f"{during[1] / during[0]:.3f} | {after[0]:,.0f}, {after[1]:,.0f}, "
+              f"{after[1] / after[0]:.3f}")  # fmt: skip
+    if ratios_during:
+        print(f"median: disabled after {statistics.median(disabled):.1f} s; fast throughput with the slow "
+              f"endpoint / without: {statistics.median(ratios_during):.3f} while it was enabled, "
+              f"{statistics.median(ratios_after):.3f} after it was disabled")  # fmt: skip
 
 
 def start_processes(
@@ -188,8 +229,11 @@ async def main_async(
                 await asyncio.sleep(0.1)
             receiver = f"http://127.0.0.1:{fast_port}"
             slow_url = f"http://127.0.0.1:{slow_port}/slow"
+            if args.paired:
+                await run_pairs(api, session, args, receiver, slow_url, slow_hits)
+                return
             results = [
-                await run_round(api, session, args, receiver, slow_url, slow_hits, f"R{r + 1}")
+                await run_round(api, session, args, receiver, slow_url, slow_hits, f"R{r + 1}", args.control)
                 for r in range(args.rounds)
             ]
             print()
@@ -231,6 +275,11 @@ def main() -> None:
         "--control",
         action="store_true",
         help="add no slow endpoint: the drift of the same windows without one",
+    )
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="alternate rounds with and without the slow endpoint and report their ratios (the baseline)",
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="herald-iso-"))
