@@ -1,12 +1,13 @@
 """Isolation bench: fast endpoints' throughput with and without a slow endpoint (3 s answers) in the same
 Herald, and how long the slow one takes to be disabled.
 
-    .venv/bin/python bench/slow_endpoint.py [--duration 30] [--slow-window 10] [--rounds 2]
+    .venv/bin/python bench/slow_endpoint.py --paired [--before 15] [--after 30] [--slow-window 10] [--rounds 3]
 
 Runs `herald serve` (SQLite) from a temporary directory, the bench receiver (`herald.bench.receiver`) for
 the fast endpoints and a small aiohttp server answering after `--slow-delay` seconds on another port for the
-slow one. Each round has two phases of `--duration` seconds, each in a fresh account with `--fanout` fast
-subscriptions: A without, B with the slow subscription. Events are published continuously (the queue is
+slow one. Each round is one stream in a fresh account with `--fanout` fast subscriptions: fast only for
+`--before` seconds, then `--after` seconds with the slow subscription added (or, for a control round,
+nothing added); `--paired` alternates the two kinds and reports their ratios. Events are published continuously (the queue is
 kept `--backlog` deliveries deep, so the dispatcher is the bottleneck) and the fast receiver's count is
 sampled every 0.25 s. Phase B reports when the slow endpoint was disabled and the fast deliveries/s while it
 was still enabled. HERALD_SLOW_WINDOW is shortened (`--slow-window`, default 10 s instead of 120 s) so a run
