@@ -1,17 +1,18 @@
 """Isolation bench: fast endpoints' throughput with and without a slow endpoint (3 s answers) in the same
 Herald, and how long the slow one takes to be disabled.
 
-    .venv/bin/python bench/slow_endpoint.py --paired [--before 15] [--after 30] [--slow-window 10] [--rounds 3]
+    .venv/bin/python bench/slow_endpoint.py --paired [--before 15] [--after 30] [--rounds 3]
 
 Runs `herald serve` (SQLite) from a temporary directory, the bench receiver (`herald.bench.receiver`) for
 the fast endpoints and a small aiohttp server answering after `--slow-delay` seconds on another port for the
 slow one. Each round is one stream in a fresh account with `--fanout` fast subscriptions: fast only for
-`--before` seconds, then `--after` seconds with the slow subscription added (or, for a control round,
-nothing added); `--paired` alternates the two kinds and reports their ratios. Events are published continuously (the queue is
-kept `--backlog` deliveries deep, so the dispatcher is the bottleneck) and the fast receiver's count is
-sampled every 0.25 s. Phase B reports when the slow endpoint was disabled and the fast deliveries/s while it
-was still enabled. HERALD_SLOW_WINDOW is shortened (`--slow-window`, default 10 s instead of 120 s) so a run
-takes a minute or two; the mechanism is the same.
+`--before` seconds, then `--after` seconds with the slow subscription added (or, in a control round,
+nothing added). Events are published continuously (the queue is kept `--backlog` deliveries deep, so the
+dispatcher is the bottleneck) and the fast receiver's count is sampled every 0.25 s. `--paired` alternates
+rounds with and without the slow endpoint and reports, per pair, the fast deliveries/s of both over the
+same seconds (while the slow one was enabled, and after it was disabled) and their ratio.
+HERALD_SLOW_WINDOW is shortened (`--slow-window`, default 10 s instead of 120 s) so a run takes minutes;
+the rule is the same.
 """
 
 from __future__ import annotations
