@@ -113,7 +113,12 @@ async def run_round(
             now = time.monotonic() - start
             phase.samples.append((now, await fast_count(session, receiver) - base_count))
             if control and now >= args.before and not phase.slow_added:
-                phase.slow_added = now  # the control run: nothing is added, the same windows are measured
+                # The control round: nothing is added (or, with --third-fast, a fast endpoint on another
+                # receiver), and the same windows are measured.
+                if args.extra_url:
+                    body = {"url": args.extra_url, "event_types": [EVENT_TYPE]}
+                    await api.call("POST", f"/v1/accounts/{account}/subscriptions", body, 201)
+                phase.slow_added = now
             elif not control and slow_id is None and now >= args.before:
                 body = {"url": slow_url, "event_types": [EVENT_TYPE]}
                 slow_id = (await api.call("POST", f"/v1/accounts/{account}/subscriptions", body, 201))["id"]
@@ -194,14 +199,19 @@ def start_processes(
         HERALD_LOG_LEVEL="warning",
     )
     herald_bin = str(Path(sys.executable).with_name("herald"))
-    receiver_cmd = [sys.executable, "-m", "herald.bench.receiver", "--port", str(fast_port)]
-    with (work / "receiver.log").open("wb") as receiver_log, (work / "serve.log").open("wb") as serve_log:
-        return [
-            subprocess.Popen(receiver_cmd, stdout=receiver_log, stderr=subprocess.STDOUT),
+    ports = [fast_port] + ([args.extra_port] if args.extra_port else [])
+    procs = []
+    for port in ports:  # the fast receiver, and --third-fast's own receiver (its own lane, not counted)
+        with (work / f"receiver-{port}.log").open("wb") as receiver_log:
+            receiver_cmd = [sys.executable, "-m", "herald.bench.receiver", "--port", str(port)]
+            procs.append(subprocess.Popen(receiver_cmd, stdout=receiver_log, stderr=subprocess.STDOUT))
+    with (work / "serve.log").open("wb") as serve_log:
+        procs.append(
             subprocess.Popen(
                 [herald_bin, "serve"], env=env, cwd=work, stdout=serve_log, stderr=subprocess.STDOUT
-            ),
-        ]
+            )
+        )
+    return procs
 
 
 async def main_async(
@@ -283,7 +293,15 @@ def main() -> None:
         action="store_true",
         help="alternate rounds with and without the slow endpoint and report their ratios (the baseline)",
     )
+    parser.add_argument(
+        "--third-fast",
+        action="store_true",
+        help="control rounds add a third, fast endpoint (another receiver) instead of nothing: the cost of "
+        "one more subscription, apart from its slowness",
+    )
     args = parser.parse_args()
+    args.extra_port = free_port() if args.third_fast else None
+    args.extra_url = f"http://127.0.0.1:{args.extra_port}/extra" if args.third_fast else None
     work = Path(tempfile.mkdtemp(prefix="herald-iso-"))
     fast_port, slow_port, api_port = free_port(), free_port(), free_port()
     token = "hrd_bench_" + os.urandom(8).hex()
