@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dashboard_client import launch_chromium
 from e2e_harness import BACKENDS, LIVE_DEPLOYMENTS, Api, Herald, Receiver, deployment, unique
 
 
@@ -70,3 +71,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and LIVE_DEPLOYMENTS:
         report.sections.append(("herald logs", "\n".join(h.logs() for h in LIVE_DEPLOYMENTS)))
     return report
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """The system Chromium driven by Playwright (modules using it carry `needs_chromium()`)."""
+    from playwright import sync_api  # imported here: only the browser tests need it
+
+    with sync_api.sync_playwright() as p:
+        b = launch_chromium(p)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    try:
+        yield pg
+    finally:
+        context.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from e2e_harness import Api, Herald
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -58,6 +59,14 @@ def chromium_path() -> str | None:
         if candidate and Path(candidate).exists():
             return candidate
     return None
+
+
+def needs_chromium() -> pytest.MarkDecorator:
+    """The browser tests' module mark: skipped without the system Chromium, an error when CI demands it
+    (HERALD_TEST_REQUIRE_CHROMIUM=1)."""
+    if chromium_path() is None and os.environ.get("HERALD_TEST_REQUIRE_CHROMIUM") == "1":
+        raise RuntimeError("HERALD_TEST_REQUIRE_CHROMIUM=1 but no system Chromium: apt-get install chromium")
+    return pytest.mark.skipif(chromium_path() is None, reason="no system Chromium: apt-get install chromium")
 
 
 def launch_chromium(playwright: Any) -> Any:

@@ -3,20 +3,15 @@ then watch a request sent to its capture URL arrive live on the bin's page (Even
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import httpx
 import pytest
-from dashboard_client import chromium_path, launch_chromium
+from dashboard_client import launch_chromium, needs_chromium
 from e2e_harness import Herald, unique
 from playwright import sync_api
 
-if chromium_path() is None and os.environ.get("HERALD_TEST_REQUIRE_CHROMIUM") == "1":
-    raise RuntimeError("HERALD_TEST_REQUIRE_CHROMIUM=1 but no system Chromium: apt-get install -y chromium")
-pytestmark = pytest.mark.skipif(
-    chromium_path() is None, reason="no system Chromium (apt-get install chromium)"
-)
+pytestmark = needs_chromium()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

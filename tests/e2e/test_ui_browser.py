@@ -5,44 +5,15 @@ with the form, send a test event, follow its delivery and attempt, resend it, di
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from dashboard_client import chromium_path, launch_chromium, personal_token
+from dashboard_client import needs_chromium, personal_token
 from e2e_harness import Api, Herald, Receiver, unique, wait_until
-from playwright import sync_api as playwright_api
 
 from herald.domain.signing import liveperson_signature
 
-if chromium_path() is None and os.environ.get("HERALD_TEST_REQUIRE_CHROMIUM") == "1":
-    raise RuntimeError("HERALD_TEST_REQUIRE_CHROMIUM=1 but no system Chromium: apt-get install -y chromium")
-pytestmark = pytest.mark.skipif(
-    chromium_path() is None, reason="no system Chromium (apt-get install chromium)"
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = launch_chromium(p)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    pg = context.new_page()
-    pg.set_default_timeout(15_000)
-    try:
-        yield pg
-    finally:
-        context.close()
+pytestmark = needs_chromium()
 
 
 def reload_until(page: Any, what: str, probe: Any, timeout: float = 15.0) -> None:

@@ -4,43 +4,14 @@ refresh, no script) until the job is done, then replay one event type and find t
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-from dashboard_client import chromium_path, launch_chromium, personal_token
+from dashboard_client import needs_chromium, personal_token
 from e2e_harness import Api, Herald, Receiver, unique, wait_until
-from playwright import sync_api as playwright_api
 
-if chromium_path() is None and os.environ.get("HERALD_TEST_REQUIRE_CHROMIUM") == "1":
-    raise RuntimeError("HERALD_TEST_REQUIRE_CHROMIUM=1 but no system Chromium: apt-get install -y chromium")
-pytestmark = pytest.mark.skipif(
-    chromium_path() is None, reason="no system Chromium (apt-get install chromium)"
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = launch_chromium(p)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    pg = context.new_page()
-    pg.set_default_timeout(20_000)
-    try:
-        yield pg
-    finally:
-        context.close()
+pytestmark = needs_chromium()
 
 
 def delivered(receiver: Receiver, path: str) -> list[Any]:

@@ -32,7 +32,7 @@ BODY = b'{"commonHeader":{"accountId":"123"},"data":{"convDetails":{"convId":"c1
 
 
 @pytest.mark.parametrize(
-    ("algorithm", "encoding"), itertools.product(["sha1", "sha256", "sha512"], ["base64", "hex"])
+    ("algorithm", "encoding"), list(itertools.product(["sha1", "sha256", "sha512"], ["base64", "hex"]))
 )
 def test_lp_signature_every_algorithm_and_encoding(algorithm: str, encoding: str) -> None:
     cred = Credential(
