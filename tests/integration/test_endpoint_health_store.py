@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 import orjson
+from sqlalchemy import update
 
 from herald.config import Settings
 from herald.dispatch.dispatcher import Dispatcher
@@ -15,6 +16,7 @@ from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.transport import MemoryTransport
 from herald.domain.health import HealthPolicy
 from herald.domain.models import ErrorKind, Request, Response
+from herald.domain.ttl import HELD_AT
 from herald.runtime import running
 from herald.store import endpoint_health, operational, queue
 from herald.store.database import Database
@@ -115,6 +117,24 @@ async def test_manual_disable_and_enable(db: Database, kit: Kit) -> None:
     assert await _types(kit) == ["endpoint.disabled", "endpoint.enabled", "message.attempt.failing"]
     back = await kit.rows(queue_table)  # its deliveries were kept throughout, and are due again
     assert len(back) == 2 and all(q["available_at"] <= time.time() for q in back)
+
+
+async def test_disable_and_enable_leave_rows_stored_by_ttl_alone(db: Database, kit: Kit) -> None:
+    """A FAILED LivePerson TTL installation stores its events (available_at = HELD_AT): only its state
+    machine releases them, in order; parking and unparking the endpoint must not."""
+    sub = await kit.subscription("a1")
+    owner = Owner(account_id="a1")
+    await kit.publish("a1", ("e1", "t"), ("e2", "t"))
+    async with db.write() as conn:
+        await conn.execute(
+            update(queue_table).where(queue_table.c.event_id == "e1").values(available_at=HELD_AT)
+        )
+    await endpoint_health.set_enabled(db, owner, sub["id"], False)
+    rows = {q["event_id"]: q["available_at"] for q in await kit.rows(queue_table)}
+    assert rows["e1"] == HELD_AT and time.time() + 365 * 86400 < rows["e2"] < HELD_AT
+    await endpoint_health.set_enabled(db, owner, sub["id"], True)
+    rows = {q["event_id"]: q["available_at"] for q in await kit.rows(queue_table)}
+    assert rows["e1"] == HELD_AT and rows["e2"] <= time.time()
 
 
 async def test_attempt_stats_buckets(db: Database, kit: Kit) -> None:

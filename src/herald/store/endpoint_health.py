@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from herald.domain import operational as ops
 from herald.domain.health import PARK_SECONDS, UNPARK_AFTER, HealthState, Trigger, enabled_again
 from herald.domain.profiles import iso_timestamp
+from herald.domain.ttl import HELD_AT
 from herald.store.database import Database
 from herald.store.errors import NotFound
 from herald.store.operational import emit
@@ -83,7 +84,12 @@ async def park(conn: AsyncConnection, sub_id: str, now: float) -> None:
     until = now + PARK_SECONDS
     expiry = queue.c.created_at + queue.c.retention_time
     at = case((and_(queue.c.retention_time.is_not(None), expiry < until), expiry), else_=until)
-    await conn.execute(update(queue).where(queue.c.subscription_id == sub_id).values(available_at=at))
+    # Rows a LivePerson TTL installation stores (HELD_AT) stay under its state machine, parked or not.
+    await conn.execute(
+        update(queue)
+        .where(queue.c.subscription_id == sub_id, queue.c.available_at < HELD_AT)
+        .values(available_at=at)
+    )
 
 
 async def unpark(conn: AsyncConnection, sub_id: str, now: float) -> None:
@@ -94,7 +100,9 @@ async def unpark(conn: AsyncConnection, sub_id: str, now: float) -> None:
         and_(queue.c.retention_time.is_not(None), queue.c.available_at >= expiry, expiry > now),
     )
     await conn.execute(
-        update(queue).where(queue.c.subscription_id == sub_id, parked).values(available_at=now)
+        update(queue)
+        .where(queue.c.subscription_id == sub_id, parked, queue.c.available_at < HELD_AT)
+        .values(available_at=now)
     )
 
 
