@@ -22,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
+import httpx  # noqa: E402
 from dashboard_client import launch_chromium, personal_token  # noqa: E402
 from e2e_harness import Api, Received, Receiver, Reply, deployment  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
@@ -59,6 +60,27 @@ def recovery_shots(page: Any, api: Api, base: str, shot: Callable[..., None]) ->
     time.sleep(3)  # let some replays land
     shot("jobs", f"/ui/a/{ACCOUNT}/jobs")
     shot("deliveries-replays", f"/ui/a/{ACCOUNT}/deliveries?is_replay=true", full_page=False)
+
+
+def inspector_shot(page: Any, api: Api, base: str, token: str, shot: Callable[..., None]) -> None:
+    """A request bin's page with captured requests, the last one arriving live over the event stream."""
+    made = api.expect(
+        201,
+        "POST",
+        "/v1/inspect/bins",
+        json={"account_id": ACCOUNT, "name": "orders receiver", "response": {"status": 202, "body": "ok"}},
+    )
+    headers = {"content-type": "application/json", "x-order-signature": "sha256=5b1f0c9e"}
+    httpx.post(made["url"] + "/orders?attempt=1", json={"order": 17, "total": 42.5}, headers=headers)
+    page.goto(base + f"/inspect/bins/{made['id']}")
+    page.fill("#token", token)
+    page.dispatch_event("#token", "change")
+    page.wait_for_selector("details.request")
+    page.wait_for_selector("#status:text('live')")
+    httpx.put(made["url"] + "/orders/17", json={"order": 17, "status": "shipped"}, headers=headers)
+    page.locator("details.request").nth(1).wait_for()  # arrived live (the page's CSP forbids eval)
+    page.click("details.request summary")
+    shot("inspector")
 
 
 def main() -> None:
@@ -145,6 +167,7 @@ def main() -> None:
             page.fill("#token", herald.token)
             page.click("button[type=submit]")
             shot("applications", "/ui/applications")
+            inspector_shot(page, api, base, herald.token, shot)
             browser.close()
     receiver.close()
 
