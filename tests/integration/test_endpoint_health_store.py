@@ -92,6 +92,29 @@ async def test_410_disables_and_exhausted_goes_to_the_operational_url(
     assert {e["data"]["subscription_id"] for e in listed} == {sub["id"]}
 
 
+async def test_a_410_disable_leaves_rows_stored_by_ttl_alone(db: Database, kit: Kit) -> None:
+    """The recorder's own disabling (410, slow, failing) parks like endpoint_health.park: rows a LivePerson
+    TTL installation stores stay at HELD_AT, for its state machine to release in order."""
+    sub = await kit.subscription("a1")
+    await kit.publish("a1", ("e1", "t"), ("e2", "t"))
+    async with db.write() as conn:
+        await conn.execute(
+            update(queue_table).where(queue_table.c.event_id == "e2").values(available_at=HELD_AT)
+        )
+    [first] = await queue.claim(db, 10, 30)
+    gone = kit.record(
+        first,
+        succeeded=False,
+        status_code=410,
+        error_kind=ErrorKind.BAD_STATUS,
+        next_attempt_at=time.time() + 5,
+    )
+    await queue.record(db, [gone], POLICY)
+    assert (await kit.one(subscriptions, subscriptions.c.id == sub["id"]))["enabled"] is False
+    rows = {q["event_id"]: q["available_at"] for q in await kit.rows(queue_table)}
+    assert rows["e2"] == HELD_AT and time.time() + 365 * 86400 < rows["e1"] < HELD_AT
+
+
 async def test_without_a_policy_nothing_changes(db: Database, kit: Kit) -> None:
     sub = await kit.subscription("a1")
     await kit.publish("a1", ("e1", "t"))

@@ -17,6 +17,7 @@ from herald.domain import operational as ops
 from herald.domain.health import PARK_SECONDS, HealthPolicy, HealthState, Notice, Observation, observe
 from herald.domain.models import AttemptRecord, DeliveryStatus, ErrorKind
 from herald.domain.profiles import iso_timestamp
+from herald.domain.ttl import HELD_AT
 from herald.store.operational import emit_pg, emit_sqlite
 
 STATE_COLUMNS = [f.name for f in fields(HealthState)]
@@ -30,16 +31,17 @@ SELECT_PG = (
     + " FROM subscriptions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 )  # fmt: skip
 # Parked until enabled, or (deliveries with a time to live) until they expire, when the dispatcher finishes
-# them as dead without an attempt.
+# them as dead without an attempt. Rows a LivePerson TTL installation stores (HELD_AT) stay under its state
+# machine, as in endpoint_health.park.
 PARK_SQLITE = """
 UPDATE queue SET available_at = CASE WHEN retention_time IS NOT NULL AND created_at + retention_time < ?1
                                      THEN created_at + retention_time ELSE ?1 END
-WHERE subscription_id = ?2
+WHERE subscription_id = ?2 AND available_at < ?3
 """
 PARK_PG = """
 UPDATE queue SET available_at = CASE WHEN retention_time IS NOT NULL AND created_at + retention_time < $1
                                      THEN created_at + retention_time ELSE $1 END
-WHERE subscription_id = ANY($2::text[])
+WHERE subscription_id = ANY($2::text[]) AND available_at < $3
 """
 UPDATE_PG = (
     "UPDATE subscriptions SET "
@@ -194,7 +196,7 @@ def apply_sqlite(
     updates, emits = plan(subs, by_sub, policy)
     conn.executemany(UPDATE_SQLITE, [(*astuple(state), sub_id) for sub_id, state in updates])
     park = time.time() + PARK_SECONDS
-    conn.executemany(PARK_SQLITE, [(park, sub_id) for sub_id in newly_disabled(subs, updates)])
+    conn.executemany(PARK_SQLITE, [(park, sub_id, HELD_AT) for sub_id in newly_disabled(subs, updates)])
     for e in _wanted(emits + exhausted(subs, results, owned_finished)):
         emit_sqlite(conn, **e)
 
@@ -223,6 +225,6 @@ async def finish_pg(
     """Last in the recorder's transaction: park the queue rows of endpoints it disabled (after their
     retries were rescheduled) and emit the operational events."""
     if parked := newly_disabled(subs, updates):
-        await pg.execute(PARK_PG, time.time() + PARK_SECONDS, parked)
+        await pg.execute(PARK_PG, time.time() + PARK_SECONDS, parked, HELD_AT)
     for e in _wanted(emits):
         await emit_pg(pg, **e)

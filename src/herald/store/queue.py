@@ -126,16 +126,8 @@ def _delivery_update(r: AttemptRecord, owned_finished: set[int]) -> DeliveryUpda
 
 
 async def release(db: Database, claimed: Sequence[ClaimedDelivery], delay: float = 0.0) -> None:
-    """Hand rows back without an attempt (shutdown, a busy or disabled endpoint)."""
-    if not claimed:
-        return
-    at = time.time() + delay
-    owned = [(c.seq, c.lease) for c in claimed]
-    if db.is_sqlite:
-        await db.sqlite_write(queue_sqlite.release, owned, at, durable=False)
-        return
-    async with db.driver_transaction() as conn:
-        await queue_postgres.release(conn, owned, at)
+    """Hand rows back without an attempt (shutdown, a disabled endpoint), all due after `delay`."""
+    await defer(db, [(c, delay) for c in claimed])
 
 
 async def defer(db: Database, held_back: Sequence[tuple[ClaimedDelivery, float]]) -> None:

@@ -77,12 +77,6 @@ UPDATE deliveries SET status = $3, finished_at = $2, next_attempt_at = NULL
 WHERE id = ANY($1::text[])
 """
 
-RELEASE = """
-UPDATE queue q SET available_at = $3
-FROM unnest($1::bigint[], $2::int[]) AS x(seq, lease)
-WHERE q.seq = x.seq AND q.lease = x.lease
-"""
-
 RELEASE_EACH = """
 UPDATE queue q SET available_at = x.at
 FROM unnest($1::bigint[], $2::int[], $3::float8[]) AS x(seq, lease, at)
@@ -121,10 +115,6 @@ async def mark_cancelled(
 ) -> None:
     if delivery_ids:
         await pg.execute(MARK_CANCELLED, list(delivery_ids), now, status)
-
-
-async def release(pg: asyncpg.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:
-    await pg.execute(RELEASE, *_columns(owned, 2), at)
 
 
 async def release_each(pg: asyncpg.Connection, rows: Sequence[tuple[int, int, float]]) -> None:

@@ -121,10 +121,6 @@ def cancel(
     conn.executemany(MARK_CANCELLED, [(status, now, delivery_of[seq]) for seq in gone])
 
 
-def release(conn: sqlite3.Connection, owned: Sequence[tuple[int, int]], at: float) -> None:
-    conn.executemany(RELEASE, [(at, seq, lease) for seq, lease in owned])
-
-
 def release_each(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, float]]) -> None:
     """(seq, lease, available_at) rows: hand each back for its own time."""
     conn.executemany(RELEASE, [(at, seq, lease) for seq, lease, at in rows])
