@@ -1,7 +1,7 @@
 """Isolation bench: fast endpoints' throughput with and without a slow endpoint (3 s answers) in the same
 Herald, and how long the slow one takes to be disabled.
 
-    .venv/bin/python bench/slow_endpoint.py --paired [--before 15] [--after 30] [--rounds 3]
+    .venv/bin/python bench/slow_endpoint.py --paired [--before 15] [--after 30] [--rounds 3] [--rate N]
 
 Runs `herald serve` (SQLite) from a temporary directory, the bench receiver (`herald.bench.receiver`) for
 the fast endpoints and a small aiohttp server answering after `--slow-delay` seconds on another port for the
@@ -13,6 +13,11 @@ rounds with and without the slow endpoint and reports, per pair, the fast delive
 same seconds (while the slow one was enabled, and after it was disabled) and their ratio.
 HERALD_SLOW_WINDOW is shortened (`--slow-window`, default 10 s instead of 120 s) so a run takes minutes;
 the rule is the same.
+
+Two loads: by default Herald is saturated (the fast endpoints get what is left of two CPU-bound cores, so
+any third subscription costs them a share); with `--rate N` events are published at N per second, a load
+Herald carries, and the pair also compares the fast deliveries' publish→delivered latency over the first
+`--latency-window` seconds after the slow endpoint was added (the receiver's percentiles).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class Phase:
     slow_added: float = 0.0
     disabled_after: float | None = None
     slow_requests: int = 0
+    latency: dict[str, float] = field(default_factory=dict)  # --rate: fast latency percentiles (ms)
 
     def rate(self, start: float, end: float) -> float:
         inside = [(t, n) for t, n in self.samples if start <= t <= end]
@@ -76,6 +82,16 @@ async def fast_count(session: aiohttp.ClientSession, receiver: str) -> int:
         return int((await resp.json())["count"])
 
 
+async def latency_window(session: aiohttp.ClientSession, receiver: str, start: bool) -> dict[str, float]:
+    """Start a new latency window on the fast receiver, or read the one that is running."""
+    if start:
+        async with session.post(receiver + "/_bench/latency-reset") as resp:
+            resp.raise_for_status()
+        return {}
+    async with session.get(receiver + "/_bench/summary") as resp:
+        return dict((await resp.json())["latency_ms"])
+
+
 async def run_round(
     api: Api, session: aiohttp.ClientSession, args: argparse.Namespace, receiver: str, slow_url: str,
     slow_hits: list[int], name: str, control: bool,
@@ -94,6 +110,22 @@ async def run_round(
     slow_id: str | None = None
     batch = orjson.dumps({"events": [{"type": EVENT_TYPE, "data": {"n": i}} for i in range(args.batch)]})
 
+    async def paced_publisher() -> None:
+        """--rate: `args.rate` events a second in batches, each event marked with its publish time."""
+        nonlocal published
+        next_at = time.monotonic()
+        while time.monotonic() < stop:
+            events = [{"type": EVENT_TYPE, "data": {"t": time.time_ns(), "seq": published + i}}
+                      for i in range(args.batch)]  # fmt: skip
+            async with session.post(
+                f"{api.base}/v1/accounts/{account}/events", data=orjson.dumps({"events": events}),
+                headers=api.headers,
+            ) as resp:  # fmt: skip
+                assert resp.status == 202, await resp.text()
+            published += args.batch
+            next_at += args.batch / args.rate
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
     async def publisher() -> None:
         nonlocal published
         while time.monotonic() < stop:
@@ -109,9 +141,16 @@ async def run_round(
 
     async def sampler() -> None:
         nonlocal slow_id
+        window = "before"
         while time.monotonic() < stop:
             now = time.monotonic() - start
             phase.samples.append((now, await fast_count(session, receiver) - base_count))
+            if args.rate and window == "before" and now >= args.before:
+                await latency_window(session, receiver, start=True)
+                window = "open"
+            elif window == "open" and now >= args.before + args.latency_window:
+                phase.latency = await latency_window(session, receiver, start=False)
+                window = "read"
             if control and now >= args.before and not phase.slow_added:
                 # The control round: nothing is added (or, with --third-fast, a fast endpoint on another
                 # receiver), and the same windows are measured.
@@ -131,7 +170,8 @@ async def run_round(
                           f"{sub['disabled_reason']}")  # fmt: skip
             await asyncio.sleep(0.25)
 
-    await asyncio.gather(publisher(), publisher(), sampler())
+    publishers = [paced_publisher()] if args.rate else [publisher(), publisher()]
+    await asyncio.gather(*publishers, sampler())
     phase.slow_requests = slow_hits[0] - hits_before
     # Drain the fast backlog and drop the slow subscription (its parked deliveries are cancelled), so the
     # next round starts from an empty queue.
@@ -155,6 +195,7 @@ async def run_pairs(
     ratios_during: list[float] = []
     ratios_after: list[float] = []
     disabled: list[float] = []
+    latency: dict[str, list[tuple[float, float]]] = {"p50": [], "p99": []}
     end = args.before + args.after
     print("pair | slow: disabled after | fast/s while enabled: control, with slow, ratio | "
           "fast/s after: control, with slow, ratio")  # fmt: skip
@@ -178,10 +219,20 @@ async def run_pairs(
         print(f"P{r + 1} | {cut - slow.slow_added:.1f} s | {during[0]:,.0f}, {during[1]:,.0f}, "
               f"{during[1] / during[0]:.3f} | {after[0]:,.0f}, {after[1]:,.0f}, "
               f"{after[1] / after[0]:.3f}")  # fmt: skip
+        if args.rate:
+            for q in ("p50", "p99"):
+                latency[q].append((ctl.latency[q], slow.latency[q]))
+            print(f"   fast latency over {args.latency_window:g} s after the addition, control / with slow: "
+                  f"p50 {ctl.latency['p50']:.1f} / {slow.latency['p50']:.1f} ms, "
+                  f"p99 {ctl.latency['p99']:.1f} / {slow.latency['p99']:.1f} ms")  # fmt: skip
     if ratios_during:
         print(f"median: disabled after {statistics.median(disabled):.1f} s; fast throughput with the slow "
               f"endpoint / without: {statistics.median(ratios_during):.3f} while it was enabled, "
               f"{statistics.median(ratios_after):.3f} after it was disabled")  # fmt: skip
+    for q, pairs in latency.items():
+        if pairs:
+            print(f"median fast {q} latency: {statistics.median(c for c, _ in pairs):.1f} ms control, "
+                  f"{statistics.median(s for _, s in pairs):.1f} ms with the slow endpoint")  # fmt: skip
 
 
 def start_processes(
@@ -283,6 +334,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--backlog", type=int, default=8000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="publish this many events/s (default: saturate Herald)"
+    )
+    parser.add_argument("--latency-window", type=float, default=12.0)
     parser.add_argument(
         "--control",
         action="store_true",

@@ -8,6 +8,13 @@ EVENTS_PUBLISHED = Counter("herald_events_published", "Events accepted by publis
 DELIVERIES_CREATED = Counter("herald_deliveries_created", "Deliveries queued by publish fan-out")
 DELIVERIES_DELIVERED = Counter("herald_deliveries_delivered", "Deliveries that succeeded")
 DELIVERIES_FAILED = Counter("herald_deliveries_failed", "Deliveries that exhausted their retries (dead)")
+DELIVERIES_DEFERRED = Counter(
+    "herald_deliveries_deferred",
+    "Deliveries handed back to the queue without an attempt, by reason: held (in the claim itself: the "
+    "endpoint's lane is full or its breaker open), lane_full, paced (rate limit, breaker, concurrency cap), "
+    "disabled",
+    ["reason"],
+)
 ATTEMPTS = Counter("herald_attempts", "HTTP attempts by outcome", ["outcome"])
 ATTEMPT_LATENCY = Histogram(
     "herald_attempt_duration_seconds",

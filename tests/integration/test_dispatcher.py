@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from prometheus_client import REGISTRY
 from sqlalchemy import delete
 from standardwebhooks import Webhook
 
@@ -202,6 +203,37 @@ async def test_slow_endpoint_does_not_hold_up_others(
         await until(all_in(kit, "delivered"))
     assert peak["slow.example"] <= 2
     assert peak["fast.example"] <= 2
+
+
+def _deferred(reason: str) -> float:
+    return REGISTRY.get_sample_value("herald_deliveries_deferred_total", {"reason": reason}) or 0.0
+
+
+async def test_full_lane_has_its_rows_handed_back_in_the_claim(
+    db: Database, box: SecretBox, kit: Kit, until: Until
+) -> None:
+    """A lane that stays full (concurrency 1, backlog 4, 20 answers a second) makes the claim hand its
+    subscription's rows straight back; every delivery still arrives once, and no attempt is used up."""
+    slow = await kit.subscription("a1", url="https://slow.example/h")
+    fast = await kit.subscription("a1", url="https://fast.example/h")
+    await kit.publish("a1", *[(f"e{i}", "t") for i in range(60)])
+    held_before, full_before = _deferred("held"), _deferred("lane_full")
+
+    async def handler(request: Request) -> Response:
+        if "slow.example" in request.url:
+            await asyncio.sleep(0.05)
+        return Response(200, b"ok")
+
+    dispatcher = make_dispatcher(db, box, handler, endpoint_concurrency=1, claim_batch=8)
+    async with running(dispatcher):
+        await until(all_in(kit, "delivered", deliveries.c.subscription_id == fast["id"]), within=10)
+        await until(all_in(kit, "delivered"), within=30)
+    assert _deferred("lane_full") > full_before  # the first overflow goes back row by row
+    assert _deferred("held") > held_before  # then the claim hands the lane's rows back itself
+    urls = Counter(r.url for r in sent(dispatcher))
+    assert urls == {"https://slow.example/h": 60, "https://fast.example/h": 60}
+    rows = await kit.rows(deliveries, deliveries.c.subscription_id == slow["id"])
+    assert {r["attempts"] for r in rows} == {1}
 
 
 async def test_ordered_subscription_delivers_in_publish_order(

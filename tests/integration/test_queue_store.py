@@ -316,3 +316,49 @@ async def test_depth(db: Database, kit: Kit) -> None:
     assert await q.depth(db) == 6  # claimed rows stay queued until recorded
     await q.record(db, [kit.record(c) for c in claimed])
     assert await q.depth(db) == 4
+
+
+async def test_claim_hands_held_subscriptions_rows_straight_back(db: Database, kit: Kit) -> None:
+    fast = await kit.subscription("a1")
+    slow = await kit.subscription("a1")
+    other = await kit.subscription("a1")
+    await kit.publish("a1", ("e1", "t"), ("e2", "t"), ("e3", "t"))
+    later = time.time() + 120
+    sooner = time.time() + 60
+    claim = await q.claim_due(db, 100, 30, {slow["id"]: later, other["id"]: sooner})
+    # Every due row was leased; only the fast subscription's came back to be sent, with their events.
+    assert claim.taken == 9
+    assert claim.held == {slow["id"]: 3, other["id"]: 3}
+    assert {(c.subscription_id, c.event_id) for c in claim.deliveries} == {
+        (fast["id"], "e1"),
+        (fast["id"], "e2"),
+        (fast["id"], "e3"),
+    }
+    assert all(c.event_type == "t" and c.event_data == b'{"n":1}' for c in claim.deliveries)
+    rows = await kit.rows(queue)
+    for sub, when in ((slow, later), (other, sooner)):
+        times = [r["available_at"] for r in rows if r["subscription_id"] == sub["id"]]
+        assert times == [pytest.approx(when)] * 3
+    assert all(r["attempts"] == 0 and r["lease"] == 1 for r in rows)  # no attempt was used
+    assert await q.claim(db, 100, 30) == []  # nothing is due: held rows come back at their time
+
+    # When that time comes they are claimed as any other row, events and all.
+    await kit.expire_leases(queue.c.subscription_id == slow["id"])
+    back = await q.claim_due(db, 100, 30)
+    assert sorted(c.event_id for c in back.deliveries) == ["e1", "e2", "e3"]
+    assert {c.subscription_id for c in back.deliveries} == {slow["id"]} and back.held == {}
+    assert all(c.lease == 2 and c.event_data == b'{"n":1}' for c in back.deliveries)
+
+
+async def test_held_ordered_subscription_keeps_its_order(db: Database, kit: Kit) -> None:
+    ordered = await kit.subscription("a1", ordered=True)
+    await kit.publish(
+        "a1",
+        NewEvent("k-1", "t", 1.0, "{}", ordering_key="k"),
+        NewEvent("k-2", "t", 1.0, "{}", ordering_key="k"),
+    )
+    claim = await q.claim_due(db, 100, 30, {ordered["id"]: time.time() + 60})
+    assert claim.held == {ordered["id"]: 1} and claim.deliveries == []  # only the head was due
+    await kit.expire_leases()
+    [head] = (await q.claim_due(db, 100, 30)).deliveries
+    assert head.event_id == "k-1"  # the head is still first; its follower waits for it

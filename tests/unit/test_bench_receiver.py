@@ -94,6 +94,10 @@ def test_receiver_counts_latency_and_duplicates() -> None:
         app.handle(ParsedRequest(b"GET", b"/_bench/summary", b"", True), now).split(b"\r\n\r\n")[1]
     )
     assert summary["latency_ms"]["p99"] == pytest.approx(5.0)
+    # A new latency window: earlier latencies are gone, the counts go on.
+    app.handle(ParsedRequest(b"POST", b"/_bench/latency-reset", b"", True), now)
+    assert app.summary()["latency_ms"]["count"] == 0
+    assert app.stats()["count"] == 4
     app.handle(ParsedRequest(b"POST", b"/_bench/reset", b"", True), now)
     assert app.stats()["count"] == 0
 

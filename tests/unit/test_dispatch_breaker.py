@@ -127,3 +127,31 @@ def test_control_rate_limit_and_breaker_defer_and_internal_failures_do_not_trip_
     assert control.admit(plain) is None  # the probe
     control.finished(plain, _record(200, True))
     assert control.admit(plain) is None
+
+
+def test_breaker_wait_answers_like_allow_without_taking_the_probe() -> None:
+    b = Breaker(threshold=1, cooldown=10)
+    assert b.wait(0) is None  # closed
+    b.failure(0)
+    assert b.wait(4) == 6 and b.wait(10) is None  # open, then due for its probe
+    assert b.wait(10) is None and not b.probing  # asking does not take the probe
+    assert b.allow(10) is None and b.probing
+    assert b.wait(11) == 10  # the probe is out: the rest wait a cool-down
+
+
+def test_control_holds_endpoints_behind_an_open_breaker_until_their_probe() -> None:
+    now = [100.0]
+    control = EndpointControl(
+        64, breaker_failures=1, breaker_cooldown=10, throttle_seconds=30, clock=lambda: now[0]
+    )
+    ep = _endpoint()
+    assert control.holds(now[0]) == {}
+    assert control.admit(ep) is None
+    control.finished(ep, _record(500, False))
+    assert control.holds(101.0) == {"sub_1": 110.0}
+    assert control.holds(110.0) == {}  # due: the next claim brings the probe
+    now[0] = 110.0
+    assert control.admit(ep) is None
+    assert control.holds(111.0) == {"sub_1": 121.0}  # while the probe is out
+    control.finished(ep, _record(200, True))
+    assert control.holds(112.0) == {}  # closed

@@ -5,7 +5,7 @@ body carries the bench's mark (`"t":<publish time, ns>,"seq":<n>`), the receive 
 a publish→delivered latency and `(path, seq)` is remembered so duplicates (at-least-once) show up.
 
 Control endpoints, for the driver:  GET /_bench/stats (cheap counters), GET /_bench/summary (counters plus
-latency percentiles), POST /_bench/reset.
+latency percentiles), POST /_bench/reset, POST /_bench/latency-reset (a new latency window; counts go on).
 
 Run it on its own:  python -m herald.bench.receiver --port 8900
 """
@@ -208,6 +208,9 @@ class Receiver:
             body = orjson.dumps(self.summary())
         elif name == b"reset" and request.method == b"POST":
             self.reset()
+            body = b"{}"
+        elif name == b"latency-reset" and request.method == b"POST":
+            self.latencies_us = array("q")
             body = b"{}"
         else:
             return _response(404, b"", close=not request.keep_alive)

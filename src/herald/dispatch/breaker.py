@@ -45,15 +45,20 @@ class Breaker:
 
     def allow(self, now: float) -> float | None:
         """None: send now. Otherwise how many seconds to hold the delivery back."""
+        wait = self.wait(now)
+        if wait is None and self.opened_at is not None:
+            self.probing = True  # this one is the probe; the probe is out, its outcome decides
+        return wait
+
+    def wait(self, now: float) -> float | None:
+        """What `allow` would answer a delivery other than a probe, without taking the probe: None while
+        deliveries may go (closed, or open and due for its probe)."""
         if self.opened_at is None:
             return None
         if self.probing:
-            return self.cooldown  # the probe is out; its outcome decides
+            return self.cooldown
         remaining = self.opened_at + self.cooldown - now
-        if remaining > 0:
-            return remaining
-        self.probing = True
-        return None
+        return remaining if remaining > 0 else None
 
     def undo(self) -> None:
         """An allowed send did not happen after all (handed back): a probe may go again."""

@@ -53,6 +53,7 @@ class EndpointControl:
     clock: Callable[[], float] = time.time
     _states: dict[str, _State] = field(default_factory=dict)
     _next_prune: float = 0.0
+    _opened: set[str] = field(default_factory=set)  # endpoints whose breaker has opened (and may still be)
 
     def _state(self, endpoint: Endpoint, now: float) -> _State:
         st = self._states.get(endpoint.subscription_id)
@@ -70,6 +71,8 @@ class EndpointControl:
         self._prune(now)
         st = self._state(endpoint, now)
         st.breaker.seed(endpoint.consecutive_failures, endpoint.last_failure_at)
+        if st.breaker.opened_at is not None:
+            self._opened.add(endpoint.subscription_id)
         # The endpoint's own cap (and the throttle's share of it); the lane caps the rest.
         throttled = st.throttle.current(now) < 1.0
         if endpoint.max_concurrency or throttled:
@@ -113,8 +116,21 @@ class EndpointControl:
             st.breaker.success(now)
         else:
             st.breaker.failure(now)
+            if st.breaker.opened_at is not None:
+                self._opened.add(endpoint.subscription_id)
         if record.status_code in THROTTLE_STATUSES:
             st.throttle.signal(now)
+
+    def holds(self, now: float) -> dict[str, float]:
+        """Endpoints behind an open breaker, and when their deliveries may come back (its probe)."""
+        out: dict[str, float] = {}
+        for sub_id in list(self._opened):
+            st = self._states.get(sub_id)
+            if st is None or st.breaker.opened_at is None:
+                self._opened.discard(sub_id)  # closed again (or forgotten)
+            elif (wait := st.breaker.wait(now)) is not None:
+                out[sub_id] = now + wait
+        return out
 
     def breaker_of(self, subscription_id: str) -> Breaker | None:
         st = self._states.get(subscription_id)

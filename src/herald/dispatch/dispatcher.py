@@ -39,6 +39,9 @@ OVERFLOW_DELAY_CAP = 300.0
 # A lane may hold what its endpoint drains in this long (but at least 4x its concurrency): a fast endpoint
 # keeps a deep backlog and no claimed row is handed back, a slow one holds little of the worker's capacity.
 LANE_BACKLOG_SECONDS = 0.5
+# At most this many subscriptions are held in one claim (each is a term of the claim's CASE); others take
+# the per-row path.
+MAX_HELD = 32
 
 
 @dataclass
@@ -72,6 +75,19 @@ class Lane:
         self.promised = at
         return min(OVERFLOW_DELAY_CAP, max(LANE_FULL_DELAY, at - now))
 
+    def full(self, concurrency: int) -> bool:
+        return len(self.waiting) >= self.backlog_limit(concurrency)
+
+    def next_turn(self, now: float) -> float:
+        """When the next batch handed back whole (a held subscription's rows, see `Dispatcher._holds`)
+        should come back: after what the lane holds and what was handed back before it."""
+        at = max(now + len(self.waiting) / self.rate, self.promised + 1.0 / self.rate)
+        return min(now + OVERFLOW_DELAY_CAP, max(now + LANE_FULL_DELAY, at))
+
+    def handed_back(self, at: float, count: int) -> None:
+        """`count` rows were handed back for `at`: the next ones queue behind them."""
+        self.promised = max(self.promised, at + (count - 1) / self.rate)
+
 
 def lane_key(url: str) -> str:
     parts = urlsplit(url)
@@ -103,6 +119,9 @@ class Dispatcher:
             settings.throttle_seconds,
         )
         self.lanes: dict[str, Lane] = {}
+        # Subscriptions whose deliveries a full lane handed back: while the lane stays full, claims hand
+        # their rows straight back (queue.claim_due's `held`).
+        self._overflowing: dict[str, Lane] = {}
         self.held = 0  # deliveries claimed and not yet sent (in flight or waiting in a lane)
         self.wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -149,12 +168,18 @@ class Dispatcher:
                 await self._capacity.wait()
                 continue
             size = min(room, s.claim_batch)
+            holds = self._holds(time.time())
             try:
-                batch = await queue.claim(self.db, size, s.lease_seconds)
+                claim = await queue.claim_due(self.db, size, s.lease_seconds, holds)
             except Exception:
                 log.exception("claiming deliveries failed; retrying")
                 await self._sleep(1.0)
                 continue
+            for sub_id, count in claim.held.items():
+                if (lane := self._overflowing.get(sub_id)) is not None:
+                    lane.handed_back(holds[sub_id], count)
+                metrics.DELIVERIES_DEFERRED.labels("held").inc(count)
+            batch = claim.deliveries
             if batch:
                 try:
                     await self._accept(batch)
@@ -162,9 +187,24 @@ class Dispatcher:
                     # The database went away between the claim and handing rows back (a disabled or full
                     # endpoint): those rows keep their lease and become due again when it runs out.
                     log.exception("handing back claimed deliveries failed; their leases will expire")
-            backlog = len(batch) == size
+            backlog = claim.taken == size
             if not backlog:
                 await self._sleep(s.poll_interval)
+
+    def _holds(self, now: float) -> dict[str, float]:
+        """Subscriptions whose due rows the next claim should hand straight back, and for when: those
+        behind an open circuit breaker (until its probe), and those whose lane is full (after what it
+        holds). Their rows never reach this worker while it could not send them anyway; a slow endpoint's
+        backlog so costs the fast ones one row update per pass instead of a claim, an event read and a
+        hand-back each."""
+        holds = self.control.holds(now)
+        concurrency = self.settings.endpoint_concurrency
+        for sub_id, lane in list(self._overflowing.items()):
+            if lane.rate <= 0 or not lane.full(concurrency) or self._stopping.is_set():
+                del self._overflowing[sub_id]  # room again: its rows are claimed as usual
+            elif len(holds) < MAX_HELD:
+                holds[sub_id] = max(holds.get(sub_id, now), lane.next_turn(now))
+        return holds
 
     async def _until(self, event: asyncio.Event) -> None:
         """Wait for `event`, or for a stop."""
@@ -198,6 +238,7 @@ class Dispatcher:
         expired: list[ClaimedDelivery] = []
         # Handed back for a while without using an attempt: rate limit, breaker, endpoint cap, full lane.
         deferred: list[tuple[ClaimedDelivery, float]] = []
+        lane_full = 0
         now = time.time()
         for claimed in batch:
             endpoint = endpoints.get(claimed.subscription_id)
@@ -219,10 +260,15 @@ class Dispatcher:
                 else:
                     self.control.undo(endpoint)
                     deferred.append((claimed, lane.overflow_delay(now)))
+                    self._overflowing[claimed.subscription_id] = lane
+                    lane_full += 1
         await queue.cancel(self.db, gone)
         await queue.cancel(self.db, expired, DeliveryStatus.DEAD)
         await queue.release(self.db, disabled, delay=DISABLED_RECHECK)
         await queue.defer(self.db, deferred)
+        metrics.DELIVERIES_DEFERRED.labels("lane_full").inc(lane_full)
+        metrics.DELIVERIES_DEFERRED.labels("paced").inc(len(deferred) - lane_full)
+        metrics.DELIVERIES_DEFERRED.labels("disabled").inc(len(disabled))
 
     def _start(self, lane: Lane, claimed: ClaimedDelivery, endpoint: Endpoint, counted: bool = False) -> None:
         lane.active += 1

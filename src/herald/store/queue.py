@@ -9,7 +9,9 @@ claimed; the attempt itself is always logged, because it happened. The SQL lives
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import orjson
 from sqlalchemy import func, select
@@ -25,14 +27,33 @@ from herald.store.tables import queue
 PENDING = DeliveryStatus.PENDING.value
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    deliveries: list[ClaimedDelivery]
+    held: Counter[str]  # per held subscription: its rows this claim handed straight back
+    taken: int  # rows leased in all: a claim that took its whole limit means more is due
+
+
 async def claim(db: Database, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
+    return (await claim_due(db, limit, lease_seconds)).deliveries
+
+
+async def claim_due(
+    db: Database, limit: int, lease_seconds: float, held: Mapping[str, float] | None = None
+) -> Claim:
+    """Lease up to `limit` due rows. `held` maps subscriptions whose endpoint can take no more now to when
+    their rows should come back: their rows are handed straight back in the claim itself (no event read,
+    no second write), so a saturated endpoint's backlog costs one row update per pass, not a round trip
+    through the worker."""
     now = time.time()
+    held = held or {}
     if db.is_sqlite:
-        full = await db.sqlite_write(queue_sqlite.claim, now, limit, now + lease_seconds, durable=False)
+        full = await db.sqlite_write(queue_sqlite.claim, now, limit, now + lease_seconds, held, durable=False)
     else:
         async with db.driver_transaction() as conn:
-            full = [tuple(r) for r in await queue_postgres.claim(conn, now, limit, now + lease_seconds)]
-    return [
+            full = [tuple(r) for r in await queue_postgres.claim(conn, now, limit, now + lease_seconds, held)]
+    handed_back: Counter[str] = Counter(r[3] for r in full if r[3] in held)
+    deliveries = [
         ClaimedDelivery(
             seq=r[0],
             delivery_id=r[1],
@@ -52,7 +73,9 @@ async def claim(db: Database, limit: int, lease_seconds: float) -> list[ClaimedD
             event_context=r[15].encode() if r[15] is not None else None,
         )
         for r in full
+        if r[11] is not None  # held, or (never expected) an event retention took
     ]
+    return Claim(deliveries, handed_back, len(full))
 
 
 async def record(db: Database, results: Sequence[AttemptRecord], policy: HealthPolicy | None = None) -> None:

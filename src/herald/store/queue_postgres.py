@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -10,7 +10,9 @@ import asyncpg  # type: ignore[import-untyped]
 from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
 
 # Claim due rows (for ordered rows: only the head of their key), lease them, and return them joined
-# with their events, in one statement.
+# with their events, in one statement. Rows of a held subscription ($4, with its time in $5: its endpoint
+# cannot take more now) are leased and handed straight back for that time: they come back as rows with no
+# event, and no second statement has to touch them.
 CLAIM = """
 WITH picked AS (
     SELECT q.seq FROM queue q
@@ -23,7 +25,9 @@ WITH picked AS (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
-    UPDATE queue q SET available_at = $3, lease = q.lease + 1
+    UPDATE queue q
+    SET available_at = coalesce(($5::float8[])[array_position($4::text[], q.subscription_id)], $3),
+        lease = q.lease + 1
     FROM picked WHERE q.seq = picked.seq
     RETURNING q.seq, q.delivery_id, q.account_id, q.subscription_id, q.event_id, q.attempts, q.lease,
               q.max_retries, q.retention_time, q.manual, q.created_at, q.ordering_key
@@ -32,7 +36,9 @@ SELECT c.seq, c.delivery_id, c.account_id, c.subscription_id, c.event_id, c.atte
        c.max_retries, c.retention_time, c.manual, c.created_at,
        e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data, c.ordering_key,
        e.context AS event_context
-FROM claimed c JOIN events e ON e.account_id = c.account_id AND e.id = c.event_id
+FROM claimed c LEFT JOIN events e
+    ON e.account_id = c.account_id AND e.id = c.event_id
+   AND array_position($4::text[], c.subscription_id) IS NULL
 ORDER BY c.seq
 """
 
@@ -88,8 +94,11 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-async def claim(pg: asyncpg.Connection, now: float, limit: int, lease_until: float) -> list[asyncpg.Record]:
-    return list(await pg.fetch(CLAIM, now, limit, lease_until))
+async def claim(
+    pg: asyncpg.Connection, now: float, limit: int, lease_until: float, held: Mapping[str, float]
+) -> list[asyncpg.Record]:
+    """Due rows; a held subscription's rows come back with no event (event_type NULL)."""
+    return list(await pg.fetch(CLAIM, now, limit, lease_until, list(held), list(held.values())))
 
 
 async def delete_owned(pg: asyncpg.Connection, owned: Sequence[tuple[int, int]]) -> set[int]:

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
 
 CLAIM = """
-UPDATE queue SET available_at = ?, lease = lease + 1
+UPDATE queue SET available_at = {available_at}, lease = lease + 1
 WHERE seq IN (
     SELECT q.seq FROM queue q
     WHERE q.available_at <= ?
@@ -23,6 +23,7 @@ WHERE seq IN (
 RETURNING seq, delivery_id, account_id, subscription_id, event_id, attempts, lease, max_retries,
           retention_time, manual, created_at, ordering_key
 """
+CLAIM_ALL = CLAIM.format(available_at="?")
 
 EVENTS = """
 SELECT q.seq, e.type, e.timestamp, e.data, e.context FROM queue q
@@ -61,17 +62,25 @@ UPDATE deliveries SET status = ?, finished_at = ?, next_attempt_at = NULL WHERE 
 """
 
 
-def claim(conn: sqlite3.Connection, now: float, limit: int, lease_until: float) -> list[tuple[Any, ...]]:
-    """Lease due rows and return them with their events, in the PostgreSQL claim's column order."""
-    rows = conn.execute(CLAIM, (lease_until, now, limit)).fetchall()
+def claim(
+    conn: sqlite3.Connection, now: float, limit: int, lease_until: float, held: Mapping[str, float]
+) -> list[tuple[Any, ...]]:
+    """Lease due rows and return them with their events, in the PostgreSQL claim's column order. A held
+    subscription's rows get its time instead of the lease's and come back with no event (see the
+    PostgreSQL claim)."""
+    # A few held subscriptions at most: a CASE over bound values, not a per-row lookup.
+    sql = CLAIM.format(available_at=f"CASE subscription_id {'WHEN ? THEN ? ' * len(held)}ELSE ? END")
+    params = [v for pair in held.items() for v in pair]
+    rows = conn.execute(sql if held else CLAIM_ALL, (*params, lease_until, now, limit)).fetchall()
     found: dict[int, tuple[Any, ...]] = {}
-    seqs = [r[0] for r in rows]
+    seqs = [r[0] for r in rows if r[3] not in held]
     for start in range(0, len(seqs), CHUNK):
         chunk = seqs[start : start + CHUNK]
         for seq, *event in conn.execute(EVENTS.format(marks=",".join("?" * len(chunk))), chunk):
             found[seq] = tuple(event)
     # The event's context goes last, after the ordering key, as in the PostgreSQL claim.
-    out = ((*r[:11], *found[r[0]][:3], r[11], found[r[0]][3]) for r in rows if r[0] in found)
+    out = [(*r[:11], *found[r[0]][:3], r[11], found[r[0]][3]) for r in rows if r[0] in found]
+    out += [(*r[:11], None, None, None, r[11], None) for r in rows if r[3] in held]
     return sorted(out, key=lambda r: r[0])
 
 
