@@ -50,10 +50,20 @@ EVENT_TYPE = "bench.isolation"
 class Phase:
     name: str
     samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, fast count)
+    cpu: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, Herald's CPU s)
     slow_added: float = 0.0
     disabled_after: float | None = None
     slow_requests: int = 0
     latency: dict[str, float] = field(default_factory=dict)  # --rate: fast latency percentiles (ms)
+
+    def cost(self, start: float, end: float) -> float:
+        """Herald's CPU milliseconds per fast delivery over [start, end]: what each fast delivery cost,
+        however much CPU the noisy machine left Herald."""
+        counts = [(t, n) for t, n in self.samples if start <= t <= end]
+        cpu = [(t, c) for t, c in self.cpu if start <= t <= end]
+        if len(counts) < 2 or len(cpu) < 2 or counts[-1][1] == counts[0][1]:
+            return float("nan")
+        return (cpu[-1][1] - cpu[0][1]) * 1000 / (counts[-1][1] - counts[0][1])
 
     def rate(self, start: float, end: float) -> float:
         inside = [(t, n) for t, n in self.samples if start <= t <= end]
@@ -75,6 +85,12 @@ class Api:
             if resp.status != expect:
                 raise RuntimeError(f"{method} {path}: {resp.status} {raw[:300]!r}")
             return orjson.loads(raw) if raw else None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def fast_count(session: aiohttp.ClientSession, receiver: str) -> int:
@@ -145,6 +161,7 @@ async def run_round(
         while time.monotonic() < stop:
             now = time.monotonic() - start
             phase.samples.append((now, await fast_count(session, receiver) - base_count))
+            phase.cpu.append((now, cpu_seconds(args.serve_pid)))
             if args.rate and window == "before" and now >= args.before:
                 await latency_window(session, receiver, start=True)
                 window = "open"
@@ -196,6 +213,7 @@ async def run_pairs(
     ratios_after: list[float] = []
     disabled: list[float] = []
     latency: dict[str, list[tuple[float, float]]] = {"p50": [], "p99": []}
+    cost_ratios: list[float] = []
     end = args.before + args.after
     print("pair | slow: disabled after | fast/s while enabled: control, with slow, ratio | "
           "fast/s after: control, with slow, ratio")  # fmt: skip
@@ -215,10 +233,14 @@ async def run_pairs(
         during = (ctl.rate(args.before, cut), slow.rate(args.before, cut))
         after = (ctl.rate(cut, end), slow.rate(cut, end))
         ratios_during.append(during[1] / during[0])
+        cost = (ctl.cost(args.before, cut), slow.cost(args.before, cut))
+        cost_ratios.append(cost[0] / cost[1])
         ratios_after.append(after[1] / after[0])
         print(f"P{r + 1} | {cut - slow.slow_added:.1f} s | {during[0]:,.0f}, {during[1]:,.0f}, "
               f"{during[1] / during[0]:.3f} | {after[0]:,.0f}, {after[1]:,.0f}, "
               f"{after[1] / after[0]:.3f}")  # fmt: skip
+        print(f"   Herald CPU per fast delivery while enabled, control / with slow: {cost[0]:.3f} / "
+              f"{cost[1]:.3f} ms, ratio {cost[0] / cost[1]:.3f}")  # fmt: skip
         if args.rate:
             for q in ("p50", "p99"):
                 latency[q].append((ctl.latency[q], slow.latency[q]))
@@ -228,7 +250,8 @@ async def run_pairs(
     if ratios_during:
         print(f"median: disabled after {statistics.median(disabled):.1f} s; fast throughput with the slow "
               f"endpoint / without: {statistics.median(ratios_during):.3f} while it was enabled, "
-              f"{statistics.median(ratios_after):.3f} after it was disabled")  # fmt: skip
+              f"{statistics.median(ratios_after):.3f} after it was disabled; Herald CPU per fast delivery "
+              f"without / with: {statistics.median(cost_ratios):.3f}")  # fmt: skip
     for q, pairs in latency.items():
         if pairs:
             print(f"median fast {q} latency: {statistics.median(c for c, _ in pairs):.1f} ms control, "
@@ -361,6 +384,7 @@ def main() -> None:
     fast_port, slow_port, api_port = free_port(), free_port(), free_port()
     token = "hrd_bench_" + os.urandom(8).hex()
     procs = start_processes(args, work, fast_port, api_port, token)
+    args.serve_pid = procs[-1].pid
     try:
         asyncio.run(main_async(args, fast_port, slow_port, api_port, token))
     finally:

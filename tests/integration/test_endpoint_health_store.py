@@ -7,6 +7,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+import jsonschema
 import orjson
 from sqlalchemy import update
 
@@ -14,6 +15,7 @@ from herald.config import Settings
 from herald.dispatch.dispatcher import Dispatcher
 from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.transport import MemoryTransport
+from herald.domain import operational as operational_types
 from herald.domain.health import HealthPolicy
 from herald.domain.models import ErrorKind, Request, Response
 from herald.domain.ttl import HELD_AT
@@ -90,6 +92,9 @@ async def test_410_disables_and_exhausted_goes_to_the_operational_url(
     assert len(queued) == 3 and {q["account_id"] for q in queued} == {f"~ops:{app['id']}"}
     listed, _ = await operational.list_events(db, application_id=app["id"], limit=10, cursor=None)
     assert {e["data"]["subscription_id"] for e in listed} == {sub["id"]}
+    [exhausted] = [e for e in listed if e["type"] == "message.attempt.exhausted"]
+    assert exhausted["data"]["reason"] == "retries_exhausted"
+    jsonschema.validate(exhausted["data"], operational_types.TYPES["message.attempt.exhausted"])
 
 
 async def test_a_410_disable_leaves_rows_stored_by_ttl_alone(db: Database, kit: Kit) -> None:
@@ -218,3 +223,9 @@ async def test_time_to_live_deliveries_park_until_they_expire_and_then_die_unatt
             await asyncio.sleep(0.01)
     assert delivery["status"] == "dead" and delivery["attempts"] == 0 and sent == []
     assert await kit.rows(queue_table) == []
+    # ... and announced as exhausted, saying why.
+    [exhausted] = await kit.rows(operational_events, operational_events.c.type == "message.attempt.exhausted")
+    data = orjson.loads(exhausted["data"])
+    assert (data["reason"], data["attempts"], data["delivery_id"]) == ("expired", 0, delivery["id"])
+    assert data["subscription_id"] == sub["id"] and exhausted["application_id"] == app["id"]
+    jsonschema.validate(data, operational_types.TYPES[exhausted["type"]])

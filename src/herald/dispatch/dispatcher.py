@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -35,6 +36,8 @@ log = logging.getLogger("herald.dispatch")
 # enabling brings them back at once (store/endpoint_health.py), so only stragglers come here.
 DISABLED_RECHECK = 30.0
 LANE_FULL_DELAY = 0.25
+# A lane whose sends have all been out this long without one finishing is stalled (see Lane.drain_rate).
+STALL_MIN = 0.5
 OVERFLOW_DELAY_CAP = 300.0
 # A lane may hold what its endpoint drains in this long (but at least 4x its concurrency): a fast endpoint
 # keeps a deep backlog and no claimed row is handed back, a slow one holds little of the worker's capacity.
@@ -50,43 +53,68 @@ class Lane:
     waiting: deque[tuple[ClaimedDelivery, Endpoint]] = field(default_factory=deque)
     rate: float = 0.0  # completions per second over the last full window
     promised: float = 0.0  # when the last delivery handed back by a full lane was told to come back
+    clock: Callable[[], float] = time.monotonic
     _completed: int = 0
-    _window_start: float = field(default_factory=time.monotonic)
+    _window_start: float = 0.0
+    _progress: float = 0.0  # the last completion, or the first send of a busy spell
+
+    def __post_init__(self) -> None:
+        self._window_start = self._progress = self.clock()
+
+    def started(self) -> None:
+        if self.active == 0:
+            self._progress = self.clock()
+        self.active += 1
 
     def completed(self) -> None:
+        self.active -= 1
         if not self.waiting:
             self.promised = 0.0  # drained: what was handed back no longer queues ahead of new overflow
         self._completed += 1
-        now = time.monotonic()
+        now = self._progress = self.clock()
         if now - self._window_start >= 1.0:
             self.rate = self._completed / (now - self._window_start)
             self._completed, self._window_start = 0, now
 
+    def drain_rate(self) -> float:
+        """Completions per second to count on: the last window's rate, but no more than a stall allows —
+        with sends out and none finished for s seconds, at most `active / s`. So an endpoint that is slow
+        from its first request (nothing measured yet), or that stalls after being fast, gets its overflow
+        paced to what it really takes, not handed back every 0.25 s."""
+        stalled = self.clock() - self._progress
+        if self.active and stalled >= STALL_MIN:
+            bound = self.active / stalled
+            return bound if self.rate <= 0 else min(self.rate, bound)
+        return self.rate
+
     def backlog_limit(self, concurrency: int) -> int:
         return max(4 * concurrency, int(self.rate * LANE_BACKLOG_SECONDS))
+
+    def full(self, concurrency: int) -> bool:
+        return len(self.waiting) >= self.backlog_limit(concurrency)
 
     def overflow_delay(self, now: float) -> float:
         """When a delivery beyond a full backlog should come back: when the lane will have drained what it
         holds and what was handed back before it, one completion apart. So a slow endpoint's overflow is
         claimed again about as fast as the endpoint takes it, not every 0.25 s."""
-        if self.rate <= 0:  # not measured yet
+        rate = self.drain_rate()
+        if rate <= 0:  # not measured yet
             return LANE_FULL_DELAY
-        at = max(now + len(self.waiting) / self.rate, self.promised + 1.0 / self.rate)
+        at = max(now + len(self.waiting) / rate, self.promised + 1.0 / rate)
         self.promised = at
         return min(OVERFLOW_DELAY_CAP, max(LANE_FULL_DELAY, at - now))
 
-    def full(self, concurrency: int) -> bool:
-        return len(self.waiting) >= self.backlog_limit(concurrency)
-
-    def next_turn(self, now: float) -> float:
+    def next_turn(self, now: float, rate: float) -> float:
         """When the next batch handed back whole (a held subscription's rows, see `Dispatcher._holds`)
         should come back: after what the lane holds and what was handed back before it."""
-        at = max(now + len(self.waiting) / self.rate, self.promised + 1.0 / self.rate)
+        at = max(now + len(self.waiting) / rate, self.promised + 1.0 / rate)
         return min(now + OVERFLOW_DELAY_CAP, max(now + LANE_FULL_DELAY, at))
 
     def handed_back(self, at: float, count: int) -> None:
         """`count` rows were handed back for `at`: the next ones queue behind them."""
-        self.promised = max(self.promised, at + (count - 1) / self.rate)
+        rate = self.drain_rate()
+        if rate > 0:
+            self.promised = max(self.promised, at + (count - 1) / rate)
 
 
 def lane_key(url: str) -> str:
@@ -200,10 +228,11 @@ class Dispatcher:
         holds = self.control.holds(now)
         concurrency = self.settings.endpoint_concurrency
         for sub_id, lane in list(self._overflowing.items()):
-            if lane.rate <= 0 or not lane.full(concurrency) or self._stopping.is_set():
-                del self._overflowing[sub_id]  # room again: its rows are claimed as usual
+            rate = lane.drain_rate()
+            if rate <= 0 or not lane.full(concurrency) or self._stopping.is_set():
+                del self._overflowing[sub_id]  # room again (or nothing to pace by): claimed as usual
             elif len(holds) < MAX_HELD:
-                holds[sub_id] = max(holds.get(sub_id, now), lane.next_turn(now))
+                holds[sub_id] = max(holds.get(sub_id, now), lane.next_turn(now, rate))
         return holds
 
     async def _until(self, event: asyncio.Event) -> None:
@@ -271,7 +300,7 @@ class Dispatcher:
         metrics.DELIVERIES_DEFERRED.labels("disabled").inc(len(disabled))
 
     def _start(self, lane: Lane, claimed: ClaimedDelivery, endpoint: Endpoint, counted: bool = False) -> None:
-        lane.active += 1
+        lane.started()
         if not counted:
             self.held += 1
         task = asyncio.create_task(self._deliver(claimed, endpoint))
@@ -280,7 +309,6 @@ class Dispatcher:
 
     def _finished(self, task: asyncio.Task[None], lane: Lane) -> None:
         self._tasks.discard(task)
-        lane.active -= 1
         lane.completed()
         self.held -= 1
         if lane.waiting and not self._stopping.is_set():

@@ -15,6 +15,11 @@ ATTEMPT_FAILING = "message.attempt.failing"
 ATTEMPT_RECOVERED = "message.attempt.recovered"
 INSTALLATION_STATE_CHANGED = "installation.state_changed"
 
+# Why a delivery is exhausted: its automatic retries ran out, or its time to live did while its endpoint
+# was disabled (dead without another attempt).
+RETRIES_EXHAUSTED = "retries_exhausted"
+EXPIRED = "expired"
+
 # The system subscription of an application's operational URL is owned by this pseudo-account: no API
 # path can name it (account ids start with a letter or digit) and no publish can route to it.
 SYSTEM_ACCOUNT_PREFIX = "~ops:"
@@ -78,9 +83,14 @@ TYPES: dict[str, dict[str, Any]] = {
         ["subscription_id", "url", "at"],
     ),
     ATTEMPT_EXHAUSTED: _schema(
-        "A delivery used up its automatic retries and is dead (manual resends do not count).",
-        _ATTEMPT,
-        ["subscription_id", "delivery_id", "event_id", "attempts"],
+        "A delivery used up its automatic retries and is dead (manual resends do not count); or its time to "
+        "live ran out while its endpoint was disabled (`reason` says which; then `attempts` may be 0).",
+        {
+            **_ATTEMPT,
+            "attempts": {"type": "integer", "minimum": 0},
+            "reason": {"enum": [RETRIES_EXHAUSTED, EXPIRED]},
+        },
+        ["subscription_id", "delivery_id", "event_id", "attempts", "reason"],
     ),
     ATTEMPT_FAILING: _schema(
         "An endpoint's attempts have failed this many times in a row (HERALD_FAILING_AFTER, default 4); "

@@ -15,7 +15,7 @@ from typing import Any
 
 from herald.domain import operational as ops
 from herald.domain.health import PARK_SECONDS, HealthPolicy, HealthState, Notice, Observation, observe
-from herald.domain.models import AttemptRecord, DeliveryStatus, ErrorKind
+from herald.domain.models import AttemptRecord, ClaimedDelivery, DeliveryStatus, ErrorKind
 from herald.domain.profiles import iso_timestamp
 from herald.domain.ttl import HELD_AT
 from herald.store.operational import emit_pg, emit_sqlite
@@ -26,6 +26,9 @@ SELECT_SQLITE = (
     "SELECT id, application_id, account_id, url, " + _COLS + " FROM subscriptions WHERE id IN ({marks})"
 )
 UPDATE_SQLITE = "UPDATE subscriptions SET " + ", ".join(f"{c} = ?" for c in STATE_COLUMNS) + " WHERE id = ?"
+SELECT_PG_UNLOCKED = (
+    "SELECT id, application_id, account_id, url, " + _COLS + " FROM subscriptions WHERE id = ANY($1::text[])"
+)
 SELECT_PG = (
     "SELECT id, application_id, account_id, url, " + _COLS
     + " FROM subscriptions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
@@ -159,11 +162,33 @@ def exhausted(
             and not r.claimed.manual
             and r.claimed.seq in owned_finished
         ):
-            data = _attempt(sub, r)
+            data = {**_attempt(sub, r), "reason": ops.RETRIES_EXHAUSTED}
             out.append(
                 (sub, {"account_id": r.claimed.account_id, "type": ops.ATTEMPT_EXHAUSTED, "data": data})
             )
     return out
+
+
+def expired(subs: dict[str, Sub], claimed: Sequence[ClaimedDelivery], owned: set[int]) -> list[Emit]:
+    """Deliveries finished as dead without an attempt because their time to live ran out while their
+    endpoint was disabled: announced as exhausted too, with the reason."""
+    out = []
+    for c in claimed:
+        sub = subs.get(c.subscription_id)
+        if sub is not None and c.seq in owned:
+            data = {
+                **_endpoint(sub),
+                "account_id": c.account_id,
+                "delivery_id": c.delivery_id,
+                "event_id": c.event_id,
+                "event_type": c.event_type,
+                "attempts": c.attempts,
+                "last_status_code": None,
+                "last_error_kind": None,
+                "reason": ops.EXPIRED,
+            }
+            out.append((sub, {"account_id": c.account_id, "type": ops.ATTEMPT_EXHAUSTED, "data": data}))
+    return _wanted(out)
 
 
 def _wanted(emits: list[tuple[Sub, Emit]]) -> list[Emit]:
@@ -214,6 +239,21 @@ async def lock_and_update_pg(
     if updates:
         await pg.executemany(UPDATE_PG, [(*astuple(state), sub_id) for sub_id, state in updates])
     return subs, updates, emits
+
+
+def announce_expired_sqlite(
+    conn: sqlite3.Connection, claimed: Sequence[ClaimedDelivery], owned: set[int]
+) -> None:
+    subs = load_sqlite(conn, sorted({c.subscription_id for c in claimed}))
+    for e in expired(subs, claimed, owned):
+        emit_sqlite(conn, **e)
+
+
+async def announce_expired_pg(pg: Any, claimed: Sequence[ClaimedDelivery], owned: set[int]) -> None:
+    ids = sorted({c.subscription_id for c in claimed})
+    subs = {r[0]: _sub(tuple(r)) for r in await pg.fetch(SELECT_PG_UNLOCKED, ids)}
+    for e in expired(subs, claimed, owned):
+        await emit_pg(pg, **e)
 
 
 async def finish_pg(

@@ -8,6 +8,7 @@ claimed; the attempt itself is always logged, because it happened. The SQL lives
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ class Claim:
 
 
 async def claim(db: Database, limit: int, lease_seconds: float) -> list[ClaimedDelivery]:
+    """Lease up to `limit` due rows, none held."""
     return (await claim_due(db, limit, lease_seconds)).deliveries
 
 
@@ -171,19 +173,29 @@ async def cancel(
     db: Database, claimed: Sequence[ClaimedDelivery], status: DeliveryStatus = DeliveryStatus.CANCELLED
 ) -> None:
     """Finish deliveries without an attempt: the queue row goes and the log row says `cancelled` (its
-    subscription no longer exists) or `dead` (it expired while its endpoint was disabled), in one
-    transaction (never a `pending` log row with nothing left to deliver it)."""
+    subscription no longer exists) or `dead` (it expired while its endpoint was disabled: announced as
+    `message.attempt.exhausted`), in one transaction (never a `pending` log row with nothing left to
+    deliver it)."""
     if not claimed:
         return
     now = time.time()
     pairs = [(c.seq, c.lease) for c in claimed]
     delivery_of = {c.seq: c.delivery_id for c in claimed}
+    dead = status is DeliveryStatus.DEAD
     if db.is_sqlite:
-        await db.sqlite_write(queue_sqlite.cancel, pairs, delivery_of, now, status.value)
+
+        def announce(conn: sqlite3.Connection, owned: set[int]) -> None:
+            health.announce_expired_sqlite(conn, claimed, owned)
+
+        await db.sqlite_write(
+            queue_sqlite.cancel, pairs, delivery_of, now, status.value, announce if dead else None
+        )
         return
     async with db.driver_transaction() as conn:
         owned = await queue_postgres.delete_owned(conn, pairs)
         await queue_postgres.mark_cancelled(conn, [delivery_of[seq] for seq in owned], now, status.value)
+        if dead:
+            await health.announce_expired_pg(conn, claimed, owned)
 
 
 async def depth(db: Database) -> int:

@@ -124,10 +124,14 @@ def cancel(
     delivery_of: dict[int, str],
     now: float,
     status: str = "cancelled",
+    then: Callable[[sqlite3.Connection, set[int]], None] | None = None,
 ) -> None:
-    """Delete the rows still ours and finish their deliveries with `status`, in the caller's transaction."""
+    """Delete the rows still ours and finish their deliveries with `status`; then `then` (with the rows
+    that were ours) in the same transaction."""
     gone = delete_owned(conn, owned)
     conn.executemany(MARK_CANCELLED, [(status, now, delivery_of[seq]) for seq in gone])
+    if then is not None:
+        then(conn, gone)
 
 
 def release_each(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, float]]) -> None:
