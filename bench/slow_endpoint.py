@@ -54,6 +54,7 @@ class Phase:
     slow_added: float = 0.0
     disabled_after: float | None = None
     slow_requests: int = 0
+    deferred: dict[str, float] = field(default_factory=dict)  # deliveries handed back, by reason
     latency: dict[str, float] = field(default_factory=dict)  # --rate: fast latency percentiles (ms)
 
     def cost(self, start: float, end: float) -> float:
@@ -93,6 +94,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def deferred_counts(api: Api) -> dict[str, float]:
+    """Herald's herald_deliveries_deferred_total by reason (how deliveries went back without an attempt)."""
+    async with api.session.get(api.base + "/metrics") as resp:
+        text = await resp.text()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("herald_deliveries_deferred_total{"):
+            labels, value = line.rsplit(" ", 1)
+            out[labels.split('"')[1]] = float(value)
+    return out
+
+
 async def fast_count(session: aiohttp.ClientSession, receiver: str) -> int:
     async with session.get(receiver + "/_bench/stats") as resp:
         return int((await resp.json())["count"])
@@ -120,6 +133,7 @@ async def run_round(
     phase = Phase(name)
     base_count = await fast_count(session, receiver)
     hits_before = slow_hits[0]
+    deferred_before = await deferred_counts(api)
     published = 0
     start = time.monotonic()
     stop = start + args.before + args.after
@@ -190,6 +204,8 @@ async def run_round(
     publishers = [paced_publisher()] if args.rate else [publisher(), publisher()]
     await asyncio.gather(*publishers, sampler())
     phase.slow_requests = slow_hits[0] - hits_before
+    deferred_after = await deferred_counts(api)
+    phase.deferred = {k: v - deferred_before.get(k, 0.0) for k, v in deferred_after.items()}
     # Drain the fast backlog and drop the slow subscription (its parked deliveries are cancelled), so the
     # next round starts from an empty queue.
     want = published * args.fanout
@@ -239,6 +255,8 @@ async def run_pairs(
         print(f"P{r + 1} | {cut - slow.slow_added:.1f} s | {during[0]:,.0f}, {during[1]:,.0f}, "
               f"{during[1] / during[0]:.3f} | {after[0]:,.0f}, {after[1]:,.0f}, "
               f"{after[1] / after[0]:.3f}")  # fmt: skip
+        handed_back = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(slow.deferred.items()) if v)
+        print(f"   handed back without an attempt, round with the slow endpoint: {handed_back or 'none'}")
         print(f"   Herald CPU per fast delivery while enabled, control / with slow: {cost[0]:.3f} / "
               f"{cost[1]:.3f} ms, ratio {cost[0] / cost[1]:.3f}")  # fmt: skip
         if args.rate:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from herald.dispatch.dispatcher import LANE_FULL_DELAY, OVERFLOW_DELAY_CAP, Lane
+from herald.dispatch.lanes import LANE_FULL_DELAY, OVERFLOW_DELAY_CAP, Lane
 
 
 class Clock:
@@ -52,3 +52,14 @@ def test_held_batches_queue_behind_each_other_and_the_cap_holds() -> None:
     assert lane.next_turn(0.0, 10.0) == pytest.approx(at + 5.0)
     lane.handed_back(lane.next_turn(0.0, 10.0), 100_000)
     assert lane.next_turn(0.0, 10.0) == OVERFLOW_DELAY_CAP
+
+
+def test_a_lane_wants_more_only_below_half_its_backlog() -> None:
+    lane = Lane(clock=Clock())
+    lane.waiting.extend([None] * 8)  # type: ignore[list-item]
+    assert lane.full(2) and not lane.wants_more(2)  # backlog 4 x 2 = 8
+    lane.waiting.pop()
+    assert not lane.full(2) and not lane.wants_more(2)  # one completion does not reopen the claim to it
+    for _ in range(4):
+        lane.waiting.pop()
+    assert lane.wants_more(2)

@@ -95,6 +95,26 @@ class EndpointControl:
         st.active += 1
         return None
 
+    def rate_of(self, endpoint: Endpoint) -> float:
+        """The endpoint's rate limit as it applies now (a throttle halves it); 0 without one."""
+        if not endpoint.rate_limit:
+            return 0.0
+        now = self.clock()
+        return endpoint.rate_limit * self._state(endpoint, now).throttle.current(now)
+
+    def share(self, endpoint: Endpoint, tokens: float) -> None:
+        """This worker took `tokens` from the endpoint's shared bucket for the deliveries it claimed: its
+        own bucket holds those, and `admit` deals them out (and paces the rest) as before."""
+        if not endpoint.rate_limit:
+            return
+        now = self.clock()
+        st = self._state(endpoint, now)
+        if st.bucket is None:
+            st.bucket = TokenBucket.full(endpoint.rate_limit, endpoint.rate_limit_burst, now)
+        else:
+            st.bucket.configure(endpoint.rate_limit, endpoint.rate_limit_burst)
+        st.bucket.share(tokens, now)
+
     def undo(self, endpoint: Endpoint) -> None:
         """An admitted delivery was handed back before it was sent."""
         st = self._states.get(endpoint.subscription_id)

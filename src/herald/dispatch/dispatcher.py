@@ -1,8 +1,9 @@
 """The dispatcher: claim due deliveries in batches, send each over its endpoint's lane, record outcomes.
 
-Isolation: every endpoint (scheme://host:port) has a lane with its own concurrency cap and a backlog
-sized by how fast that endpoint drains. A lane that is full hands further deliveries back to the queue
-instead of holding the worker's capacity, so one slow endpoint never stalls the others.
+Isolation: every endpoint (scheme://host:port) has a lane (dispatch/lanes.py) with its own concurrency cap
+and a backlog sized by how fast that endpoint drains. A lane that is full hands further deliveries back to
+the queue instead of holding the worker's capacity, and while it stays full the claim itself hands its
+subscriptions' rows back, so one slow endpoint never stalls the others nor costs them much.
 """
 
 from __future__ import annotations
@@ -11,23 +12,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from collections import Counter
 
 from herald import metrics
 from herald.config import Settings
 from herald.dispatch.control import EndpointControl
 from herald.dispatch.endpoints import EndpointCache
+from herald.dispatch.lanes import Lane, lane_key
 from herald.dispatch.mtls import MtlsRouter
 from herald.dispatch.outcome import decide, internal_failure
+from herald.dispatch.ratelimit import burst_size
 from herald.dispatch.recorder import Recorder
 from herald.dispatch.transport import Transport
 from herald.dispatch.ttl import TtlWatch
 from herald.domain.models import ClaimedDelivery, DeliveryStatus, Endpoint
 from herald.domain.profiles import get_profile
-from herald.store import queue
+from herald.store import queue, rate_tokens
 from herald.store.database import Database
 
 log = logging.getLogger("herald.dispatch")
@@ -35,91 +35,9 @@ log = logging.getLogger("herald.dispatch")
 # Seconds before a disabled endpoint's deliveries are looked at again. Disabling parks its queue rows and
 # enabling brings them back at once (store/endpoint_health.py), so only stragglers come here.
 DISABLED_RECHECK = 30.0
-LANE_FULL_DELAY = 0.25
-# A lane whose sends have all been out this long without one finishing is stalled (see Lane.drain_rate).
-STALL_MIN = 0.5
-OVERFLOW_DELAY_CAP = 300.0
-# A lane may hold what its endpoint drains in this long (but at least 4x its concurrency): a fast endpoint
-# keeps a deep backlog and no claimed row is handed back, a slow one holds little of the worker's capacity.
-LANE_BACKLOG_SECONDS = 0.5
 # At most this many subscriptions are held in one claim (each is a term of the claim's CASE); others take
 # the per-row path.
 MAX_HELD = 32
-
-
-@dataclass
-class Lane:
-    active: int = 0
-    waiting: deque[tuple[ClaimedDelivery, Endpoint]] = field(default_factory=deque)
-    rate: float = 0.0  # completions per second over the last full window
-    promised: float = 0.0  # when the last delivery handed back by a full lane was told to come back
-    clock: Callable[[], float] = time.monotonic
-    _completed: int = 0
-    _window_start: float = 0.0
-    _progress: float = 0.0  # the last completion, or the first send of a busy spell
-
-    def __post_init__(self) -> None:
-        self._window_start = self._progress = self.clock()
-
-    def started(self) -> None:
-        if self.active == 0:
-            self._progress = self.clock()
-        self.active += 1
-
-    def completed(self) -> None:
-        self.active -= 1
-        if not self.waiting:
-            self.promised = 0.0  # drained: what was handed back no longer queues ahead of new overflow
-        self._completed += 1
-        now = self._progress = self.clock()
-        if now - self._window_start >= 1.0:
-            self.rate = self._completed / (now - self._window_start)
-            self._completed, self._window_start = 0, now
-
-    def drain_rate(self) -> float:
-        """Completions per second to count on: the last window's rate, but no more than a stall allows —
-        with sends out and none finished for s seconds, at most `active / s`. So an endpoint that is slow
-        from its first request (nothing measured yet), or that stalls after being fast, gets its overflow
-        paced to what it really takes, not handed back every 0.25 s."""
-        stalled = self.clock() - self._progress
-        if self.active and stalled >= STALL_MIN:
-            bound = self.active / stalled
-            return bound if self.rate <= 0 else min(self.rate, bound)
-        return self.rate
-
-    def backlog_limit(self, concurrency: int) -> int:
-        return max(4 * concurrency, int(self.rate * LANE_BACKLOG_SECONDS))
-
-    def full(self, concurrency: int) -> bool:
-        return len(self.waiting) >= self.backlog_limit(concurrency)
-
-    def overflow_delay(self, now: float) -> float:
-        """When a delivery beyond a full backlog should come back: when the lane will have drained what it
-        holds and what was handed back before it, one completion apart. So a slow endpoint's overflow is
-        claimed again about as fast as the endpoint takes it, not every 0.25 s."""
-        rate = self.drain_rate()
-        if rate <= 0:  # not measured yet
-            return LANE_FULL_DELAY
-        at = max(now + len(self.waiting) / rate, self.promised + 1.0 / rate)
-        self.promised = at
-        return min(OVERFLOW_DELAY_CAP, max(LANE_FULL_DELAY, at - now))
-
-    def next_turn(self, now: float, rate: float) -> float:
-        """When the next batch handed back whole (a held subscription's rows, see `Dispatcher._holds`)
-        should come back: after what the lane holds and what was handed back before it."""
-        at = max(now + len(self.waiting) / rate, self.promised + 1.0 / rate)
-        return min(now + OVERFLOW_DELAY_CAP, max(now + LANE_FULL_DELAY, at))
-
-    def handed_back(self, at: float, count: int) -> None:
-        """`count` rows were handed back for `at`: the next ones queue behind them."""
-        rate = self.drain_rate()
-        if rate > 0:
-            self.promised = max(self.promised, at + (count - 1) / rate)
-
-
-def lane_key(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 class Dispatcher:
@@ -221,15 +139,15 @@ class Dispatcher:
 
     def _holds(self, now: float) -> dict[str, float]:
         """Subscriptions whose due rows the next claim should hand straight back, and for when: those
-        behind an open circuit breaker (until its probe), and those whose lane is full (after what it
-        holds). Their rows never reach this worker while it could not send them anyway; a slow endpoint's
-        backlog so costs the fast ones one row update per pass instead of a claim, an event read and a
-        hand-back each."""
+        behind an open circuit breaker (until its probe), and those whose lane overflowed and is still at
+        least half full (after what it holds). Their rows never reach this worker while it could not send
+        them anyway: a slow endpoint's backlog costs the others one row update per pass, not a claim, an
+        event read and a hand-back each (ADR 0008)."""
         holds = self.control.holds(now)
         concurrency = self.settings.endpoint_concurrency
         for sub_id, lane in list(self._overflowing.items()):
             rate = lane.drain_rate()
-            if rate <= 0 or not lane.full(concurrency) or self._stopping.is_set():
+            if rate <= 0 or lane.wants_more(concurrency) or self._stopping.is_set():
                 del self._overflowing[sub_id]  # room again (or nothing to pace by): claimed as usual
             elif len(holds) < MAX_HELD:
                 holds[sub_id] = max(holds.get(sub_id, now), lane.next_turn(now, rate))
@@ -262,6 +180,7 @@ class Dispatcher:
             log.exception("loading endpoints failed; handing %d deliveries back", len(batch))
             await queue.release(self.db, batch, delay=1.0)
             return
+        await self._take_tokens(batch, endpoints)
         gone: list[ClaimedDelivery] = []
         disabled: list[ClaimedDelivery] = []
         expired: list[ClaimedDelivery] = []
@@ -298,6 +217,29 @@ class Dispatcher:
         metrics.DELIVERIES_DEFERRED.labels("lane_full").inc(lane_full)
         metrics.DELIVERIES_DEFERRED.labels("paced").inc(len(deferred) - lane_full)
         metrics.DELIVERIES_DEFERRED.labels("disabled").inc(len(disabled))
+
+    async def _take_tokens(self, batch: list[ClaimedDelivery], endpoints: dict[str, Endpoint]) -> None:
+        """Rate-limited endpoints in the batch take their tokens from the bucket all workers share, so N
+        workers together keep to an endpoint's rate. If that fails, each worker's own bucket paces alone."""
+        wanted = Counter(
+            c.subscription_id
+            for c in batch
+            if (e := endpoints.get(c.subscription_id)) is not None and e.enabled and e.rate_limit
+        )
+        if not wanted:
+            return
+        wants = []
+        for sub_id, count in wanted.items():
+            endpoint = endpoints[sub_id]
+            burst = burst_size(endpoint.rate_limit or 0.0, endpoint.rate_limit_burst)
+            wants.append((sub_id, self.control.rate_of(endpoint), burst, count))
+        try:
+            available = await rate_tokens.take(self.db, wants)
+        except Exception:
+            log.warning("taking shared rate-limit tokens failed; pacing by this worker's own buckets")
+            return
+        for sub_id, tokens in available.items():
+            self.control.share(endpoints[sub_id], tokens)
 
     def _start(self, lane: Lane, claimed: ClaimedDelivery, endpoint: Endpoint, counted: bool = False) -> None:
         lane.started()

@@ -9,6 +9,11 @@ from dataclasses import dataclass
 THROTTLE_STATUSES = frozenset({429, 502, 504})
 
 
+def burst_size(rate: float, burst: int | None) -> float:
+    """A bucket's size: the configured burst, else one second's worth (at least one)."""
+    return float(burst) if burst else max(1.0, rate)
+
+
 @dataclass(slots=True)
 class TokenBucket:
     rate: float  # tokens per second
@@ -19,13 +24,18 @@ class TokenBucket:
 
     @classmethod
     def full(cls, rate: float, burst: int | None, now: float) -> TokenBucket:
-        size = float(burst) if burst else max(1.0, rate)
+        size = burst_size(rate, burst)
         return cls(rate=rate, burst=size, tokens=size, updated=now)
 
     def configure(self, rate: float, burst: int | None) -> None:
         self.rate = rate
-        self.burst = float(burst) if burst else max(1.0, rate)
+        self.burst = burst_size(rate, burst)
         self.tokens = min(self.tokens, self.burst)
+
+    def share(self, tokens: float, now: float) -> None:
+        """Hold exactly what was taken from the endpoint's shared bucket (store/rate_tokens.py) for the
+        batch at hand."""
+        self.tokens, self.updated = min(tokens, self.burst), now
 
     def take(self, now: float, rate: float | None = None) -> float | None:
         """Take a token: None when one was there, else the seconds until this delivery's turn. Deferred

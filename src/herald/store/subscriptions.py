@@ -18,7 +18,7 @@ from herald.store.database import Database
 from herald.store.errors import NotFound
 from herald.store.pagination import page, split_page
 from herald.store.secretbox import SecretBox
-from herald.store.tables import applications, credentials, deliveries, queue, subscriptions
+from herald.store.tables import applications, credentials, deliveries, endpoint_tokens, queue, subscriptions
 
 _PUBLIC = [c for c in subscriptions.c if c.name != "secret"]
 
@@ -133,6 +133,7 @@ async def delete_subscription(db: Database, owner: Owner, sub_id: str) -> None:
         if result.rowcount == 0:
             raise NotFound(f"subscription {sub_id} not found", field="subscription_id")
         await cancel_queued(conn, sub_id)
+        await conn.execute(delete(endpoint_tokens).where(endpoint_tokens.c.subscription_id == sub_id))
 
 
 async def cancel_queued(conn: Any, sub_id: str) -> None:

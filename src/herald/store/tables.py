@@ -408,3 +408,13 @@ operational_events = Table(
     Index("ix_operational_events_application", "application_id", "created_at"),
     Index("ix_operational_events_account", "account_id", "created_at"),
 )
+
+# An endpoint's rate-limit bucket, shared by every worker: each takes the tokens for the deliveries it
+# claimed in one transaction (store/rate_tokens.py), so N workers together keep to the endpoint's rate.
+endpoint_tokens = Table(
+    "endpoint_tokens",
+    metadata,
+    Column("subscription_id", String(40), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
