@@ -221,13 +221,10 @@ class Dispatcher:
     async def _take_tokens(self, batch: list[ClaimedDelivery], endpoints: dict[str, Endpoint]) -> None:
         """Rate-limited endpoints in the batch take their tokens from the bucket all workers share, so N
         workers together keep to an endpoint's rate. If that fails, each worker's own bucket paces alone."""
-        wanted = Counter(
-            c.subscription_id
-            for c in batch
-            if (e := endpoints.get(c.subscription_id)) is not None and e.enabled and e.rate_limit
-        )
-        if not wanted:
+        limited = {sub_id for sub_id, e in endpoints.items() if e.enabled and e.rate_limit}
+        if not limited:
             return
+        wanted = Counter(c.subscription_id for c in batch if c.subscription_id in limited)
         wants = []
         for sub_id, count in wanted.items():
             endpoint = endpoints[sub_id]

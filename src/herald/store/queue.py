@@ -54,7 +54,7 @@ async def claim_due(
     else:
         async with db.driver_transaction() as conn:
             full = [tuple(r) for r in await queue_postgres.claim(conn, now, limit, now + lease_seconds, held)]
-    handed_back: Counter[str] = Counter(r[3] for r in full if r[3] in held)
+    handed_back: Counter[str] = Counter(r[3] for r in full if r[3] in held) if held else Counter()
     deliveries = [
         ClaimedDelivery(
             seq=r[0],

@@ -53,6 +53,7 @@ def settle(wants: Sequence[Want], held: dict[str, tuple[float, float]], now: flo
 
 
 def granted(available: float, want: int) -> int:
+    """How many of `want` deliveries a bucket holding `available` tokens lets go now."""
     return min(want, math.floor(available))
 
 
