@@ -15,6 +15,9 @@ DELIVERIES_DEFERRED = Counter(
     "disabled",
     ["reason"],
 )
+DEFERRED_HELD, DEFERRED_LANE_FULL, DEFERRED_PACED, DEFERRED_DISABLED = (
+    DELIVERIES_DEFERRED.labels(reason) for reason in ("held", "lane_full", "paced", "disabled")
+)
 ATTEMPTS = Counter("herald_attempts", "HTTP attempts by outcome", ["outcome"])
 ATTEMPT_LATENCY = Histogram(
     "herald_attempt_duration_seconds",

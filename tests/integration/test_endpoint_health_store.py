@@ -17,7 +17,7 @@ from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.transport import MemoryTransport
 from herald.domain import operational as operational_types
 from herald.domain.health import HealthPolicy
-from herald.domain.models import ErrorKind, Request, Response
+from herald.domain.models import AttemptRecord, ClaimedDelivery, ErrorKind, Request, Response
 from herald.domain.ttl import HELD_AT
 from herald.runtime import running
 from herald.store import endpoint_health, operational, queue
@@ -31,6 +31,17 @@ if TYPE_CHECKING:
     from conftest import Kit
 
 POLICY = HealthPolicy(failing_after=2, failure_window=0)
+
+
+def _gone(kit: Kit, claimed: ClaimedDelivery) -> AttemptRecord:
+    """The endpoint answered 410 Gone (a retry was scheduled, but 410 disables the endpoint)."""
+    return kit.record(
+        claimed,
+        succeeded=False,
+        status_code=410,
+        error_kind=ErrorKind.BAD_STATUS,
+        next_attempt_at=time.time() + 5,
+    )
 
 
 async def _types(kit: Kit) -> list[str]:
@@ -73,14 +84,8 @@ async def test_410_disables_and_exhausted_goes_to_the_operational_url(
     sub = await kit.subscription(None, application_id=app["id"])
     await kit.publish("a1", ("e1", "t"), ("e2", "t"))
     first, second = await queue.claim(db, 10, 30)
-    gone = kit.record(
-        first,
-        succeeded=False,
-        status_code=410,
-        error_kind=ErrorKind.BAD_STATUS,
-        next_attempt_at=time.time() + 5,
-    )
-    await queue.record(db, [gone, kit.failure(second, None)], POLICY)  # the second is dead: exhausted
+    # The second fails with no retry left: dead, exhausted.
+    await queue.record(db, [_gone(kit, first), kit.failure(second, None)], POLICY)
     row = await kit.one(subscriptions, subscriptions.c.id == sub["id"])
     assert row["enabled"] is False and row["disabled_reason"].startswith("gone:") and row["disabled_at"]
     [parked] = await kit.rows(queue_table, queue_table.c.subscription_id == sub["id"])
@@ -107,14 +112,7 @@ async def test_a_410_disable_leaves_rows_stored_by_ttl_alone(db: Database, kit: 
             update(queue_table).where(queue_table.c.event_id == "e2").values(available_at=HELD_AT)
         )
     [first] = await queue.claim(db, 10, 30)
-    gone = kit.record(
-        first,
-        succeeded=False,
-        status_code=410,
-        error_kind=ErrorKind.BAD_STATUS,
-        next_attempt_at=time.time() + 5,
-    )
-    await queue.record(db, [gone], POLICY)
+    await queue.record(db, [_gone(kit, first)], POLICY)
     assert (await kit.one(subscriptions, subscriptions.c.id == sub["id"]))["enabled"] is False
     rows = {q["event_id"]: q["available_at"] for q in await kit.rows(queue_table)}
     assert rows["e2"] == HELD_AT and time.time() + 365 * 86400 < rows["e1"] < HELD_AT

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from herald.dispatch.breaker import Breaker
-from herald.dispatch.ratelimit import THROTTLE_STATUSES, Throttle, TokenBucket
+from herald.dispatch.ratelimit import THROTTLE_STATUSES, Throttle, TokenBucket, burst_size
 from herald.domain.models import AttemptRecord, Endpoint, ErrorKind
 
 BUSY_DELAY = 0.25  # the endpoint is at its concurrency cap: look again soon
@@ -95,12 +95,13 @@ class EndpointControl:
         st.active += 1
         return None
 
-    def rate_of(self, endpoint: Endpoint) -> float:
-        """The endpoint's rate limit as it applies now (a throttle halves it); 0 without one."""
-        if not endpoint.rate_limit:
-            return 0.0
+    def tokens_wanted(self, endpoint: Endpoint, count: int) -> tuple[str, float, float, int]:
+        """What to ask the endpoint's shared bucket for (store/rate_tokens.py): `count` tokens, refilled at
+        its rate as it applies now (a throttle halves it), up to its burst."""
+        rate = endpoint.rate_limit or 0.0
         now = self.clock()
-        return endpoint.rate_limit * self._state(endpoint, now).throttle.current(now)
+        current = rate * self._state(endpoint, now).throttle.current(now)
+        return endpoint.subscription_id, current, burst_size(rate, endpoint.rate_limit_burst), count
 
     def share(self, endpoint: Endpoint, tokens: float) -> None:
         """This worker took `tokens` from the endpoint's shared bucket for the deliveries it claimed: its

@@ -21,7 +21,6 @@ from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.lanes import Lane, lane_key
 from herald.dispatch.mtls import MtlsRouter
 from herald.dispatch.outcome import decide, internal_failure
-from herald.dispatch.ratelimit import burst_size
 from herald.dispatch.recorder import Recorder
 from herald.dispatch.transport import Transport
 from herald.dispatch.ttl import TtlWatch
@@ -124,7 +123,7 @@ class Dispatcher:
             for sub_id, count in claim.held.items():
                 if (lane := self._overflowing.get(sub_id)) is not None:
                     lane.handed_back(holds[sub_id], count)
-                metrics.DELIVERIES_DEFERRED.labels("held").inc(count)
+                metrics.DEFERRED_HELD.inc(count)
             batch = claim.deliveries
             if batch:
                 try:
@@ -214,9 +213,9 @@ class Dispatcher:
         await queue.cancel(self.db, expired, DeliveryStatus.DEAD)
         await queue.release(self.db, disabled, delay=DISABLED_RECHECK)
         await queue.defer(self.db, deferred)
-        metrics.DELIVERIES_DEFERRED.labels("lane_full").inc(lane_full)
-        metrics.DELIVERIES_DEFERRED.labels("paced").inc(len(deferred) - lane_full)
-        metrics.DELIVERIES_DEFERRED.labels("disabled").inc(len(disabled))
+        metrics.DEFERRED_LANE_FULL.inc(lane_full)
+        metrics.DEFERRED_PACED.inc(len(deferred) - lane_full)
+        metrics.DEFERRED_DISABLED.inc(len(disabled))
 
     async def _take_tokens(self, batch: list[ClaimedDelivery], endpoints: dict[str, Endpoint]) -> None:
         """Rate-limited endpoints in the batch take their tokens from the bucket all workers share, so N
@@ -225,11 +224,7 @@ class Dispatcher:
         if not limited:
             return
         wanted = Counter(c.subscription_id for c in batch if c.subscription_id in limited)
-        wants = []
-        for sub_id, count in wanted.items():
-            endpoint = endpoints[sub_id]
-            burst = burst_size(endpoint.rate_limit or 0.0, endpoint.rate_limit_burst)
-            wants.append((sub_id, self.control.rate_of(endpoint), burst, count))
+        wants = [self.control.tokens_wanted(endpoints[sub_id], count) for sub_id, count in wanted.items()]
         try:
             available = await rate_tokens.take(self.db, wants)
         except Exception:

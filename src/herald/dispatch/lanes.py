@@ -81,13 +81,13 @@ class Lane:
         rate = self.drain_rate()
         if rate <= 0:  # not measured yet
             return LANE_FULL_DELAY
-        at = max(now + len(self.waiting) / rate, self.promised + 1.0 / rate)
-        self.promised = at
-        return min(OVERFLOW_DELAY_CAP, max(LANE_FULL_DELAY, at - now))
+        at = self.next_turn(now, rate)
+        self.promised = max(self.promised, at)
+        return at - now
 
     def next_turn(self, now: float, rate: float) -> float:
-        """When the next batch handed back whole (a held subscription's rows, see `Dispatcher._holds`)
-        should come back: after what the lane holds and what was handed back before it."""
+        """When the next delivery (or batch: a held subscription's rows, see `Dispatcher._holds`) handed
+        back should come back: after what the lane holds and what was handed back before it."""
         at = max(now + len(self.waiting) / rate, self.promised + 1.0 / rate)
         return min(now + OVERFLOW_DELAY_CAP, max(now + LANE_FULL_DELAY, at))
 

@@ -29,10 +29,7 @@ UPDATE_SQLITE = "UPDATE subscriptions SET " + ", ".join(f"{c} = ?" for c in STAT
 SELECT_PG_UNLOCKED = (
     "SELECT id, application_id, account_id, url, " + _COLS + " FROM subscriptions WHERE id = ANY($1::text[])"
 )
-SELECT_PG = (
-    "SELECT id, application_id, account_id, url, " + _COLS
-    + " FROM subscriptions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
-)  # fmt: skip
+SELECT_PG = SELECT_PG_UNLOCKED + " ORDER BY id FOR UPDATE"
 # Parked until enabled, or (deliveries with a time to live) until they expire, when the dispatcher finishes
 # them as dead without an attempt. Rows a LivePerson TTL installation stores (HELD_AT) stay under its state
 # machine, as in endpoint_health.park.
@@ -100,16 +97,21 @@ def _endpoint(sub: Sub) -> dict[str, Any]:
 
 
 def _attempt(sub: Sub, r: AttemptRecord) -> dict[str, Any]:
-    c = r.claimed
+    return _delivery(sub, r.claimed, r.claimed.attempts + 1, r.status_code, r.error_kind)
+
+
+def _delivery(
+    sub: Sub, c: ClaimedDelivery, attempts: int, status_code: int | None, error_kind: ErrorKind | None
+) -> dict[str, Any]:
     return {
         **_endpoint(sub),
         "account_id": c.account_id,
         "delivery_id": c.delivery_id,
         "event_id": c.event_id,
         "event_type": c.event_type,
-        "attempts": c.attempts + 1,
-        "last_status_code": r.status_code,
-        "last_error_kind": r.error_kind.value if r.error_kind else None,
+        "attempts": attempts,
+        "last_status_code": status_code,
+        "last_error_kind": error_kind.value if error_kind else None,
     }
 
 
@@ -176,17 +178,7 @@ def expired(subs: dict[str, Sub], claimed: Sequence[ClaimedDelivery], owned: set
     for c in claimed:
         sub = subs.get(c.subscription_id)
         if sub is not None and c.seq in owned:
-            data = {
-                **_endpoint(sub),
-                "account_id": c.account_id,
-                "delivery_id": c.delivery_id,
-                "event_id": c.event_id,
-                "event_type": c.event_type,
-                "attempts": c.attempts,
-                "last_status_code": None,
-                "last_error_kind": None,
-                "reason": ops.EXPIRED,
-            }
+            data = {**_delivery(sub, c, c.attempts, None, None), "reason": ops.EXPIRED}
             out.append((sub, {"account_id": c.account_id, "type": ops.ATTEMPT_EXHAUSTED, "data": data}))
     return _wanted(out)
 

@@ -68,10 +68,12 @@ def claim(
     """Lease due rows and return them with their events, in the PostgreSQL claim's column order. A held
     subscription's rows get its time instead of the lease's and come back with no event (see the
     PostgreSQL claim)."""
-    # A few held subscriptions at most: a CASE over bound values, not a per-row lookup.
-    sql = CLAIM.format(available_at=f"CASE subscription_id {'WHEN ? THEN ? ' * len(held)}ELSE ? END")
-    params = [v for pair in held.items() for v in pair]
-    rows = conn.execute(sql if held else CLAIM_ALL, (*params, lease_until, now, limit)).fetchall()
+    if held:  # a few subscriptions at most: a CASE over bound values, not a per-row lookup
+        sql = CLAIM.format(available_at=f"CASE subscription_id {'WHEN ? THEN ? ' * len(held)}ELSE ? END")
+        params = [v for pair in held.items() for v in pair]
+        rows = conn.execute(sql, (*params, lease_until, now, limit)).fetchall()
+    else:
+        rows = conn.execute(CLAIM_ALL, (lease_until, now, limit)).fetchall()
     found: dict[int, tuple[Any, ...]] = {}
     seqs = [r[0] for r in rows if r[3] not in held]
     for start in range(0, len(seqs), CHUNK):
