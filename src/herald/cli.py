@@ -308,12 +308,15 @@ def listen_command(
 ) -> None:
     """Forward deliveries to a local URL, signed exactly as Herald sends them; the local answer is
     recorded as each attempt's outcome (like `stripe listen`)."""
+    from herald.domain.urls import UrlError, canonical_text
     from herald.listen import Options, listen
 
     if not token:
         raise typer.BadParameter("a token is needed: --token, HERALD_TOKEN or HERALD_ADMIN_TOKEN")
-    if not forward_to.startswith(("http://", "https://")):
-        raise typer.BadParameter("--forward-to must be an http:// or https:// URL")
+    try:  # the same URL rules as every other target; no address guard: it is the user's own machine
+        forward_to = canonical_text(forward_to)
+    except UrlError as exc:
+        raise typer.BadParameter(f"--forward-to {exc}") from None
     kinds = [e.strip() for e in events.split(",") if e.strip()]
     options = Options(server, token, forward_to, account, kinds or ["*"], profile, timeout)
     out = Console(soft_wrap=True)

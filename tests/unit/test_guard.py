@@ -7,9 +7,19 @@ import socket
 from typing import Any
 
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 
-from herald.dispatch.guard import AddressGuard, BlockedTarget, GuardedResolver, embedded_ipv4, parse_subnets
+from herald.dispatch.guard import (
+    AddressGuard,
+    BlockedTarget,
+    GuardedResolver,
+    IPAddress,
+    Lookup,
+    admit,
+    embedded_ipv4,
+    guarded_socket,
+    parse_subnets,
+    vetted_addresses,
+)
 
 HOSTILE = [
     "127.0.0.1",  # loopback
@@ -58,6 +68,8 @@ HOSTILE = [
     "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
     "2001:db8::1",  # documentation
     "100::1",  # discard-only
+    "::127.0.0.1",  # IPv4-compatible
+    "::a9fe:a9fe",
 ]
 
 PUBLIC = [
@@ -120,98 +132,138 @@ def test_parse_subnets() -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "message"),
     [
-        "http://127.0.0.1/hook",
-        "https://127.0.0.1:8443/hook?x=1",
-        "http://10.0.0.5/",
-        "http://169.254.169.254/latest/meta-data/",
-        "http://0.0.0.0:8080/",
-        "http://[::1]/hook",
-        "https://[::1]:8443/hook",
-        "http://[::ffff:127.0.0.1]/",
-        "http://[::FFFF:A9FE:A9FE]/",
-        "http://[fe80::1]/",
-        "http://[fd00::1]:9000/x",
-        "http://[2002:7f00:1::]/",
-        "http://[64:ff9b::a9fe:a9fe]/",
+        ("http://127.0.0.1/hook", "the address 127.0.0.1 is not allowed (loopback)"),
+        ("https://127.0.0.1:8443/hook?x=1", "the address 127.0.0.1 is not allowed (loopback)"),
+        ("http://10.0.0.5/", "the address 10.0.0.5 is not allowed (private)"),
+        ("http://169.254.169.254/latest/", "the address 169.254.169.254 is not allowed (link-local)"),
+        ("http://0.0.0.0:8080/", "the address 0.0.0.0 is not allowed (unspecified)"),
+        ("http://[::1]/hook", "the address ::1 is not allowed (loopback)"),
+        ("http://[::ffff:127.0.0.1]/", "the address ::ffff:7f00:1 is not allowed (loopback, as 127.0.0.1)"),
+        (
+            "http://[::FFFF:A9FE:A9FE]/",
+            "the address ::ffff:a9fe:a9fe is not allowed (link-local, as 169.254.169.254)",
+        ),
+        ("http://[fe80::1]/", "the address fe80::1 is not allowed (link-local)"),
+        ("http://[fd00::1]:9000/x", "the address fd00::1 is not allowed (unique local)"),
+        ("http://[2002:7f00:1::]/", "the address 2002:7f00:1:: is not allowed (loopback, as 127.0.0.1)"),
+        (
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "the address 64:ff9b::a9fe:a9fe is not allowed (link-local, as 169.254.169.254)",
+        ),
+        ("http://１２７.０.０.１:9/", "the address 127.0.0.1 is not allowed (loopback)"),  # noqa: RUF001
+        ("http://169。254。169。254/", "the address 169.254.169.254 is not allowed (link-local)"),
+        ("http://127.1/", "the URL is not allowed: the host '127.1' is not a canonical IPv4 address"),
+        ("http://2130706433/", "the URL is not allowed: the host '2130706433' is not a canonical IPv4"),
+        ("ftp://example.com/", "the URL is not allowed: must be an absolute http:// or https:// URL"),
     ],
 )
-def test_literal_blocked_urls(url: str) -> None:
-    assert AddressGuard().literal_blocked(url)
+def test_admit_refuses_literals_and_non_canonical_urls(url: str, message: str) -> None:
+    with pytest.raises(BlockedTarget) as info:
+        admit(url, AddressGuard())
+    assert str(info.value).startswith(message)
 
 
 @pytest.mark.parametrize(
     "url",
     [
         "https://8.8.8.8/hook",
-        "https://[2606:4700:4700::1111]:443/hook",
-        "https://example.com/hook",  # names are vetted by the resolver, not here
+        "https://[2606:4700:4700::1111]:8443/hook",
+        "https://example.com/hook",  # names are vetted when resolved, not here
         "http://localhost/hook",
     ],
 )
-def test_literal_not_blocked_urls(url: str) -> None:
-    assert not AddressGuard().literal_blocked(url)
+def test_admit_passes_public_literals_and_names(url: str) -> None:
+    assert admit(url, AddressGuard()).text == url
 
 
-def test_literal_blocked_respects_allow_lists() -> None:
-    assert not AddressGuard(allow_private=True).literal_blocked("http://127.0.0.1/h")
-    guard = AddressGuard(allow_subnets=parse_subnets("127.0.0.0/8"))
-    assert not guard.literal_blocked("http://127.0.0.1:9000/h")
-    assert guard.literal_blocked("http://[::1]:9000/h")
+def test_admit_plain_http_only_when_allowed() -> None:
+    with pytest.raises(BlockedTarget, match="HERALD_ALLOW_HTTP"):
+        admit("http://example.com/", AddressGuard(), allow_http=False)
+    assert admit("https://example.com/", AddressGuard(), allow_http=False).https
 
 
-class FakeResolver(AbstractResolver):
-    def __init__(self, table: dict[str, list[str]]) -> None:
-        self.table = table
-        self.closed = False
-        self.calls: list[tuple[str, int]] = []
-
-    async def resolve(self, host: str, port: int = 0, family: Any = socket.AF_INET) -> list[ResolveResult]:
-        self.calls.append((host, port))
-        return [
-            {
-                "hostname": host,
-                "host": addr,
-                "port": port,
-                "family": socket.AF_INET6 if ":" in addr else socket.AF_INET,
-                "proto": 0,
-                "flags": 0,
-            }
-            for addr in self.table[host]
-        ]
-
-    async def close(self) -> None:
-        self.closed = True
+def test_admit_respects_allow_lists() -> None:
+    assert admit("http://127.0.0.1/h", AddressGuard(allow_private=True)).ip is not None
+    guard = AddressGuard(allow_subnets=parse_subnets("127.0.0.1/32"))
+    assert admit("http://127.0.0.1:9000/h", guard).host == "127.0.0.1"
+    for refused in ("http://127.0.0.2:9000/h", "http://[::1]:9000/h", "http://[::ffff:127.0.0.2]/"):
+        with pytest.raises(BlockedTarget):
+            admit(refused, guard)
 
 
-async def test_guarded_resolver_refuses_names_with_only_blocked_addresses() -> None:
-    inner = FakeResolver({"evil.example": ["127.0.0.1", "169.254.169.254", "::1"]})
-    resolver = GuardedResolver(AddressGuard(), inner)
+def lookup_of(table: dict[str, list[str]], calls: list[str] | None = None) -> Lookup:
+    async def lookup(host: str, port: int, family: int) -> list[IPAddress]:
+        if calls is not None:
+            calls.append(host)
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [ipaddress.ip_address(a) for a in table[host]]
+
+    return lookup
+
+
+async def test_vetted_addresses_refuses_names_with_only_blocked_addresses() -> None:
+    lookup = lookup_of({"evil.example": ["127.0.0.1", "169.254.169.254", "::1"]})
     with pytest.raises(BlockedTarget) as info:
-        await resolver.resolve("evil.example", 443)
+        await vetted_addresses(AddressGuard(), "evil.example", 443, lookup)
     assert isinstance(info.value, OSError)  # aiohttp wraps resolver OSErrors as connector errors
-    assert "evil.example" in str(info.value)
-    assert inner.calls == [("evil.example", 443)]
+    assert str(info.value) == (
+        "evil.example resolves only to addresses that are not allowed: 127.0.0.1 (loopback), "
+        "169.254.169.254 (link-local), ::1 (loopback)"
+    )
 
 
-async def test_guarded_resolver_filters_mixed_answers() -> None:
-    inner = FakeResolver({"mixed.example": ["10.0.0.1", "8.8.8.8", "fd00::1", "2606:4700:4700::1111"]})
-    results = await GuardedResolver(AddressGuard(), inner).resolve("mixed.example", 80)
-    assert [r["host"] for r in results] == ["8.8.8.8", "2606:4700:4700::1111"]
-    assert all(r["port"] == 80 for r in results)
+async def test_vetted_addresses_keeps_only_allowed_answers() -> None:
+    lookup = lookup_of({"mixed.example": ["10.0.0.1", "8.8.8.8", "fd00::1", "2606:4700:4700::1111"]})
+    found = await vetted_addresses(AddressGuard(), "mixed.example", 80, lookup)
+    assert [str(a) for a in found] == ["8.8.8.8", "2606:4700:4700::1111"]
 
 
-async def test_guarded_resolver_passes_public_answers_and_closes_inner() -> None:
-    inner = FakeResolver({"ok.example": ["1.1.1.1"]})
-    resolver = GuardedResolver(AddressGuard(), inner)
-    assert [r["host"] for r in await resolver.resolve("ok.example")] == ["1.1.1.1"]
-    await resolver.close()
-    assert inner.closed
+async def test_vetted_addresses_vets_literals_without_a_lookup() -> None:
+    calls: list[str] = []
+    lookup = lookup_of({}, calls)
+    assert [str(a) for a in await vetted_addresses(AddressGuard(), "1.1.1.1", 80, lookup)] == ["1.1.1.1"]
+    with pytest.raises(BlockedTarget, match=r"^the address fe80::1 is not allowed \(link-local\)$"):
+        await vetted_addresses(AddressGuard(), "fe80::1", 80, lookup)
+    assert calls == []
 
 
-async def test_guarded_resolver_allows_allow_listed_subnet() -> None:
-    inner = FakeResolver({"internal.example": ["10.9.8.7"]})
+async def test_vetted_addresses_passes_dns_failures_through() -> None:
+    with pytest.raises(socket.gaierror):
+        await vetted_addresses(AddressGuard(), "nowhere.invalid", 80, lookup_of({}))
+
+
+async def test_guarded_resolver_answers_vetted_addresses_for_aiohttp() -> None:
     guard = AddressGuard(allow_subnets=parse_subnets("10.9.0.0/16"))
-    results = await GuardedResolver(guard, inner).resolve("internal.example", 8080)
-    assert [r["host"] for r in results] == ["10.9.8.7"]
+    resolver = GuardedResolver(guard, lookup_of({"internal.example": ["10.9.8.7", "10.8.0.1"]}))
+    results = await resolver.resolve("internal.example", 8080)
+    assert [(r["hostname"], r["host"], r["port"], r["family"]) for r in results] == [
+        ("internal.example", "10.9.8.7", 8080, socket.AF_INET)
+    ]
+    with pytest.raises(BlockedTarget):
+        await GuardedResolver(AddressGuard(), lookup_of({"x.example": ["10.9.8.7"]})).resolve("x.example")
+
+
+@pytest.mark.parametrize(
+    ("family", "sockaddr"),
+    [
+        (socket.AF_INET, ("127.0.0.1", 80)),
+        (socket.AF_INET, ("169.254.169.254", 80)),
+        (socket.AF_INET6, ("::1", 80, 0, 0)),
+        (socket.AF_INET6, ("::ffff:127.0.0.1", 80, 0, 0)),
+        (socket.AF_INET6, ("2606:4700:4700::1111", 80, 0, 2)),  # scoped: never
+    ],
+)
+def test_guarded_socket_refuses_before_any_socket_exists(family: int, sockaddr: tuple[Any, ...]) -> None:
+    make = guarded_socket(AddressGuard())
+    with pytest.raises(BlockedTarget):
+        make((family, socket.SOCK_STREAM, 6, "", sockaddr))
+
+
+def test_guarded_socket_makes_a_socket_for_an_allowed_address() -> None:
+    sock = guarded_socket(AddressGuard())((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", 443)))
+    with sock:
+        assert sock.family == socket.AF_INET
+        assert not sock.getblocking()

@@ -14,6 +14,18 @@ from herald.dispatch.transport import AiohttpTransport, MemoryTransport, classif
 from herald.domain.models import ErrorKind, Request, Response, TransportError
 
 
+def _cert_error() -> ssl.SSLCertVerificationError:
+    error = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    error.verify_message = "self-signed certificate"
+    return error
+
+
+def _ssl_error(reason: str) -> ssl.SSLError:
+    error = ssl.SSLError(1, f"[SSL: {reason}] wrong version number")
+    error.reason = reason
+    return error
+
+
 def key() -> ConnectionKey:
     values = dict.fromkeys(ConnectionKey._fields)
     values.update(host="hooks.example.com", port=443, is_ssl=True, ssl=True)
@@ -21,44 +33,81 @@ def key() -> ConnectionKey:
 
 
 @pytest.mark.parametrize(
-    ("exc", "kind"),
+    ("exc", "kind", "message"),
     [
-        (aiohttp.ConnectionTimeoutError("Connection timeout to host"), ErrorKind.CONNECT_TIMEOUT),
-        (aiohttp.SocketTimeoutError("Timeout on reading data from socket"), ErrorKind.READ_TIMEOUT),
-        (TimeoutError(), ErrorKind.READ_TIMEOUT),
-        (aiohttp.ServerTimeoutError("timeout"), ErrorKind.READ_TIMEOUT),
+        (
+            aiohttp.ConnectionTimeoutError("Connection timeout to host"),
+            ErrorKind.CONNECT_TIMEOUT,
+            "the connection was not established in time",
+        ),
+        (
+            aiohttp.SocketTimeoutError("Timeout on reading data from socket"),
+            ErrorKind.READ_TIMEOUT,
+            "the endpoint did not answer in time",
+        ),
+        (TimeoutError(), ErrorKind.READ_TIMEOUT, "the endpoint did not answer in time"),
+        (
+            aiohttp.ServerTimeoutError("timeout"),
+            ErrorKind.READ_TIMEOUT,
+            "the endpoint did not answer in time",
+        ),
         (
             aiohttp.ClientConnectorDNSError(key(), socket.gaierror(-2, "Name or service not known")),
             ErrorKind.DNS,
+            "the name hooks.example.com could not be resolved (name or service not known)",
         ),
         (
-            aiohttp.ClientConnectorDNSError(key(), BlockedTarget("x resolves only to blocked")),
+            aiohttp.ClientConnectorDNSError(
+                key(), BlockedTarget("the address 169.254.169.254 is not allowed (link-local)")
+            ),
             ErrorKind.BLOCKED_TARGET,
+            "the address 169.254.169.254 is not allowed (link-local)",
+        ),
+        (  # what the socket factory raises for an address literal: a plain connector error
+            aiohttp.ClientConnectorError(key(), BlockedTarget("the address ::1 is not allowed (loopback)")),
+            ErrorKind.BLOCKED_TARGET,
+            "the address ::1 is not allowed (loopback)",
         ),
         (
-            aiohttp.ClientConnectorCertificateError(key(), ssl.SSLCertVerificationError(1, "self-signed")),
+            aiohttp.ClientConnectorCertificateError(key(), _cert_error()),
             ErrorKind.TLS,
+            "the TLS certificate of hooks.example.com:443 was not accepted: self-signed certificate",
         ),
-        (aiohttp.ClientConnectorSSLError(key(), ssl.SSLError(1, "wrong version number")), ErrorKind.TLS),
+        (
+            aiohttp.ClientConnectorSSLError(key(), _ssl_error("WRONG_VERSION_NUMBER")),
+            ErrorKind.TLS,
+            "the TLS handshake with hooks.example.com:443 failed (wrong version number)",
+        ),
         (
             aiohttp.ClientConnectorError(key(), ConnectionRefusedError(111, "Connection refused")),
             ErrorKind.REFUSED,
+            "could not connect to hooks.example.com:443: connection refused",
         ),
-        (aiohttp.ClientConnectorError(key(), OSError(113, "No route to host")), ErrorKind.NETWORK),
-        (aiohttp.ServerDisconnectedError(), ErrorKind.NETWORK),
-        (aiohttp.ClientPayloadError("Response payload is not completed"), ErrorKind.NETWORK),
-        (ConnectionResetError(104, "Connection reset by peer"), ErrorKind.NETWORK),
+        (
+            aiohttp.ClientConnectorError(key(), OSError(113, "No route to host")),
+            ErrorKind.NETWORK,
+            "could not connect to hooks.example.com:443: no route to host",
+        ),
+        (aiohttp.ServerDisconnectedError(), ErrorKind.NETWORK, "Server disconnected"),
+        (
+            aiohttp.ClientPayloadError("Response payload is not completed"),
+            ErrorKind.NETWORK,
+            "Response payload is not completed",
+        ),
+        (
+            ConnectionResetError(104, "Connection reset by peer"),
+            ErrorKind.NETWORK,
+            "[Errno 104] Connection reset by peer",
+        ),
     ],
 )
-def test_classify(exc: BaseException, kind: ErrorKind) -> None:
-    error = classify(exc)
-    assert isinstance(error, TransportError)
-    assert error.kind is kind
-    assert error.message  # never empty: falls back to the exception's type name
+def test_classify(exc: BaseException, kind: ErrorKind, message: str) -> None:
+    """Kinds for the log, and messages a person can read (no `ssl:<SSLContext object at 0x…>`)."""
+    assert classify(exc) == TransportError(kind, message)
 
 
 def test_classify_message_falls_back_to_type_name_and_is_bounded() -> None:
-    assert classify(TimeoutError()).message == "TimeoutError"
+    assert classify(aiohttp.ClientPayloadError()).message == "ClientPayloadError"
     assert len(classify(OSError("x" * 5000)).message) == 500
 
 

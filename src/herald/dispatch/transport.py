@@ -6,12 +6,22 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Awaitable, Callable
+from functools import lru_cache
 from typing import Protocol
 
 import aiohttp
 from multidict import istr
+from yarl import URL
 
-from herald.dispatch.guard import AddressGuard, BlockedTarget, GuardedResolver
+from herald.dispatch.guard import (
+    AddressGuard,
+    BlockedTarget,
+    GuardedResolver,
+    Lookup,
+    admit,
+    guarded_socket,
+    system_lookup,
+)
 from herald.domain.models import ErrorKind, Request, Response, TransportError
 
 RESPONSE_BODY_LIMIT = 4096
@@ -32,23 +42,42 @@ class Transport(Protocol):
 
 
 def classify(exc: BaseException) -> TransportError:
-    """Map an aiohttp failure to the error kinds the delivery log speaks."""
-    message = str(exc) or type(exc).__name__
-    kind = ErrorKind.NETWORK
+    """Map an aiohttp failure to the error kinds the delivery log speaks, with a message a person can
+    read ("the address 169.254.169.254 is not allowed (link-local)", "could not connect to …: refused")."""
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        kind = ErrorKind.CONNECT_TIMEOUT
-    elif isinstance(exc, aiohttp.SocketTimeoutError | asyncio.TimeoutError):
-        kind = ErrorKind.READ_TIMEOUT
-    elif isinstance(exc, aiohttp.ClientConnectorDNSError):
-        kind = ErrorKind.BLOCKED_TARGET if isinstance(exc.os_error, BlockedTarget) else ErrorKind.DNS
-    elif isinstance(
-        exc,
-        aiohttp.ClientConnectorCertificateError | aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError,
-    ):
-        kind = ErrorKind.TLS
-    elif isinstance(exc, aiohttp.ClientConnectorError):
-        kind = ErrorKind.REFUSED if isinstance(exc.os_error, ConnectionRefusedError) else ErrorKind.NETWORK
-    return TransportError(kind, message[:500])
+        return TransportError(ErrorKind.CONNECT_TIMEOUT, "the connection was not established in time")
+    if isinstance(exc, aiohttp.SocketTimeoutError | asyncio.TimeoutError):
+        return TransportError(ErrorKind.READ_TIMEOUT, "the endpoint did not answer in time")
+    if not isinstance(exc, aiohttp.ClientConnectorError):
+        return TransportError(ErrorKind.NETWORK, (str(exc) or type(exc).__name__)[:500])
+    where = f"{exc.host}:{exc.port}"
+    cause = exc.os_error
+    if isinstance(cause, BlockedTarget):
+        return TransportError(ErrorKind.BLOCKED_TARGET, str(cause)[:500])
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return TransportError(ErrorKind.DNS, f"the name {exc.host} could not be resolved ({_reason(cause)})")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        verify = getattr(exc.certificate_error, "verify_message", None) or _reason(exc.certificate_error)
+        return TransportError(ErrorKind.TLS, f"the TLS certificate of {where} was not accepted: {verify}")
+    if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
+        return TransportError(ErrorKind.TLS, f"the TLS handshake with {where} failed ({_reason(cause)})")
+    kind = ErrorKind.REFUSED if isinstance(cause, ConnectionRefusedError) else ErrorKind.NETWORK
+    return TransportError(kind, f"could not connect to {where}: {_reason(cause)}"[:500])
+
+
+def _reason(error: BaseException) -> str:
+    """The human part of an OS or TLS error: "Connection refused", "certificate verify failed"."""
+    reason = getattr(error, "reason", None)  # OpenSSL's: "WRONG_VERSION_NUMBER"
+    if isinstance(error, ssl.SSLError) and isinstance(reason, str) and reason:
+        return reason.replace("_", " ").lower()
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror[0].lower() + error.strerror[1:]
+    return str(error) or type(error).__name__
+
+
+@lru_cache(maxsize=8192)
+def _request_url(canonical: str) -> URL:
+    return URL(canonical, encoded=True)  # already canonical: requested exactly as stored and vetted
 
 
 def gateway_failure(error: str, message: str) -> TransportError:
@@ -67,8 +96,10 @@ class AiohttpTransport:
         guard: AddressGuard | None = None,
         tls: ssl.SSLContext | None = None,
         allow_http: bool = True,
+        lookup: Lookup = system_lookup,  # how names are resolved (tests: a stub, as a rebinding DNS would)
     ) -> None:
         self.guard = guard
+        self.lookup = lookup
         self.tls = tls  # verified TLS for https:// endpoints without their own context (None: aiohttp's)
         self.allow_http = allow_http
         self._timeout = aiohttp.ClientTimeout(
@@ -82,7 +113,8 @@ class AiohttpTransport:
         connector = aiohttp.TCPConnector(
             limit=0,  # concurrency is capped per endpoint by the dispatcher, not by the pool
             ttl_dns_cache=30,
-            resolver=GuardedResolver(self.guard) if self.guard else None,
+            resolver=GuardedResolver(self.guard, self.lookup) if self.guard else None,
+            socket_factory=guarded_socket(self.guard) if self.guard else None,
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -103,18 +135,16 @@ class AiohttpTransport:
         return found
 
     async def send(self, request: Request) -> Response | TransportError:
-        if self.guard is not None and self.guard.literal_blocked(request.url):
-            return TransportError(ErrorKind.BLOCKED_TARGET, "the endpoint address is not allowed")
-        https = request.url[:6].lower() == "https:"
-        if not https and not self.allow_http:
-            return TransportError(
-                ErrorKind.BLOCKED_TARGET, "plain http:// is not allowed (HERALD_ALLOW_HTTP)"
-            )
+        try:
+            target = admit(request.url, self.guard, self.allow_http)
+        except BlockedTarget as exc:
+            return TransportError(ErrorKind.BLOCKED_TARGET, str(exc)[:500])
+        https = target.https
         if self._session is None:
             self._session = self._open()
         try:
             async with self._session.post(
-                request.url,
+                _request_url(target.text),
                 data=request.body,
                 headers=request.headers,
                 allow_redirects=False,

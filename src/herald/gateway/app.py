@@ -9,13 +9,13 @@ travels as `LP-forward-authorization`. Forwarding URLs pass the same address gua
 from __future__ import annotations
 
 import hmac
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from herald.dispatch.mtls import FORWARD_AUTHORIZATION, GATEWAY_HEADERS, MtlsRouter
 from herald.dispatch.transport import AiohttpTransport
 from herald.domain.models import Request, TransportError
+from herald.domain.urls import UrlError, canonical_text
 
 ROUTER_KEY = web.AppKey("router", MtlsRouter)
 TRANSPORT_KEY = web.AppKey("transport", AiohttpTransport)
@@ -65,8 +65,10 @@ async def forward(request: web.Request) -> web.Response:
     url = request.headers.get("LP-forward-url", "")
     if not service:
         return _error(400, "LP-service-name: required")
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-        return _error(400, "LP-forward-url: must be an absolute http(s) URL")
+    try:
+        url = canonical_text(url)  # the form the guarded transport vets and connects to (ADR 0009)
+    except UrlError as exc:
+        return _error(400, f"LP-forward-url: {exc}")
     stop = request.headers.get("LP-stop-if-certificate-not-found", "false").strip().lower() == "true"
     mapping, tls = await request.app[ROUTER_KEY].context_for(account_id, service, url)
     if isinstance(tls, TransportError):

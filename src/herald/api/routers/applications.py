@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from herald.api.auth import Context, CurrentPrincipal, Principal
 from herald.api.errors import ApiError
-from herald.api.routers.subscriptions import _guard_url, check_url
+from herald.api.routers.subscriptions import check_url
 from herald.api.schemas import (
     ACCOUNT_PATTERN,
     Cursor,
@@ -22,6 +22,7 @@ from herald.api.schemas import (
     Text,
     reject_nulls,
 )
+from herald.api.targets import guard_target
 from herald.domain.scopes import CONFIGURATION_RW, STATE_RO, STATE_RW
 from herald.store import applications as store
 from herald.store import operational
@@ -125,7 +126,7 @@ class InstallationOut(OutModel):
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ApplicationCreatedOut)
 async def create_application(body: ApplicationIn, ctx: Context, who: CurrentPrincipal) -> dict[str, object]:
     who.require_admin()
-    _guard_url(ctx, body.operational_url)
+    guard_target(ctx, body.operational_url, "operational_url")
     app = await store.create_application(ctx.db, ctx.box, body.name, body.description, body.client_id)
     if body.operational_url is not None:
         secret = await operational.configure(ctx.db, ctx.box, app["id"], body.operational_url)
@@ -162,7 +163,7 @@ async def update_application(
     reject_nulls(changes, "name")
     secret = None
     if "operational_url" in changes:
-        _guard_url(ctx, changes["operational_url"])
+        guard_target(ctx, changes["operational_url"], "operational_url")
         await store.get_application(ctx.db, app_id)
         secret = await operational.configure(ctx.db, ctx.box, app_id, changes.pop("operational_url"))
     return {**await store.update_application(ctx.db, app_id, changes), "operational_secret": secret}

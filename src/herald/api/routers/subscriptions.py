@@ -5,7 +5,6 @@ where it is installed and enabled) or by one account (`/v1/accounts/{id}/subscri
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Response, status
 from pydantic import Field, field_validator
@@ -24,6 +23,7 @@ from herald.api.schemas import (
     Text,
     reject_nulls,
 )
+from herald.api.targets import guard_target, valid_url
 from herald.domain.certificates import WEBHOOKS
 from herald.domain.filters import FilterError, compile_filter
 from herald.domain.profiles import NEEDS_CREDENTIAL, PROFILES
@@ -39,17 +39,8 @@ from herald.store.subscriptions import Owner
 ProfileName = Literal["standard", "liveperson-connector", "liveperson-data"]
 
 
-def check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("must be an http:// or https:// URL")
-    if not parts.hostname:
-        raise ValueError("must name a host")
-    if parts.username or parts.password:
-        raise ValueError("must not carry credentials; use a credential instead")
-    if parts.fragment:
-        raise ValueError("must not have a #fragment")
-    return url
+# Every URL field Herald dials is canonicalised by one validator (herald.api.targets, ADR 0009).
+check_url = valid_url
 
 
 class SubscriptionIn(Model):
@@ -214,17 +205,7 @@ def _check_filter(spec: dict[str, Any] | None) -> None:
 
 
 def _guard_url(ctx: Any, url: str | None) -> None:
-    if url is not None and urlsplit(url).scheme == "http" and not ctx.settings.http_allowed:
-        raise ApiError(
-            422, "url: plain http:// is not allowed; use https:// (or set HERALD_ALLOW_HTTP)", field="url"
-        )
-    if url is not None and ctx.guard.literal_blocked(url):
-        raise ApiError(
-            422,
-            "url: the address is private, loopback or otherwise not allowed "
-            "(set HERALD_ALLOW_PRIVATE_TARGETS or HERALD_ALLOW_SUBNETS to permit it)",
-            field="url",
-        )
+    guard_target(ctx, url, "url")
 
 
 async def _with_mtls(ctx: Any, owner: Owner, *rows: dict[str, Any], many: bool = False) -> Any:
