@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_harness import Herald, Proc, free_port, unique, wait_until
+from e2e_harness import Api, Herald, Proc, free_port, unique, wait_until
 from hostile_urls import BLOCKED, HOSTILE, REFUSED
 from test_app_installations import CONTENT
 from test_livechat_compat import Setup, call
@@ -256,3 +256,25 @@ def test_the_mtls_gateway_vets_lp_forward_url(
         assert resp.status_code == 424, resp.text
         assert resp.headers["LP-error-from-transport"] == "blocked_target"
     assert trap.connections == 0
+
+
+def test_mtls_mappings_match_subscriptions_by_their_canonical_url(api: Api, account: str) -> None:
+    """A mapping applies to the subscription with the same URL: both are stored canonical, however
+    they were written."""
+    import trustme
+
+    cert = trustme.CA().issue_cert("hooks.example.com")
+    mapping = api.expect(
+        201,
+        "POST",
+        f"/v1/accounts/{account}/mtls-mappings",
+        json={
+            "url": "HTTPS://Hooks.EXAMPLE.com:443/in",
+            "certificate": cert.cert_chain_pems[0].bytes().decode(),
+            "private_key": cert.private_key_pem.bytes().decode(),
+        },
+    )
+    assert mapping["url"] == "https://hooks.example.com/in"
+    fullwidth = "https://hooks.\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45.com/in"
+    sub = api.account_subscription(account, fullwidth, ["m"])
+    assert (sub["url"], sub["mtls"]) == ("https://hooks.example.com/in", True)

@@ -80,9 +80,21 @@ class AddressGuard:
     def __init__(self, allow_private: bool = False, allow_subnets: list[Network] | None = None) -> None:
         self.allow_private = allow_private
         self.allow_subnets = allow_subnets or []
+        # Decisions per address: the table walk costs ~150 µs (ipaddress), a delivery's whole CPU budget.
+        self._decided: dict[IPAddress, str | None] = {}
 
     def refusal(self, ip: IPAddress) -> str | None:
         """Why `ip` is refused ("loopback", "link-local" …), or None when Herald may connect to it."""
+        try:
+            return self._decided[ip]
+        except KeyError:
+            pass
+        if len(self._decided) >= 4096:
+            self._decided.clear()
+        reason = self._decided[ip] = self._decide(ip)
+        return reason
+
+    def _decide(self, ip: IPAddress) -> str | None:
         if self.allow_private or any(ip in net for net in self.allow_subnets if ip.version == net.version):
             return None
         if isinstance(ip, ipaddress.IPv6Address):

@@ -86,7 +86,8 @@ def canonical_url(text: str) -> CanonicalURL:
 def _check_characters(text: str) -> None:
     for i, ch in enumerate(text):
         if ch.isspace() or unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
-            raise UrlError(f"must not contain spaces or control characters (U+{ord(ch):04X} at {i})")
+            where = f"U+{ord(ch):04X}, character {i + 1}"
+            raise UrlError(f"must not contain spaces or control characters ({where})")
         if ch == "\\":
             raise UrlError("must not contain a backslash (URL parsers disagree on what it means)")
 

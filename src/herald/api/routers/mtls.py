@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Response, status
 from pydantic import Field, field_validator
@@ -13,6 +12,7 @@ from pydantic import Field, field_validator
 from herald.api.auth import Context, CurrentPrincipal
 from herald.api.errors import ApiError
 from herald.api.schemas import AccountId, Cursor, Limit, Model, OutModel, Page, ResourceId, Text
+from herald.api.targets import valid_url
 from herald.domain.certificates import CertificateProblem
 from herald.domain.scopes import CONFIGURATION_RW
 from herald.store import mtls as store
@@ -23,13 +23,10 @@ PEM_LIMIT = 64 * 1024
 
 
 def check_mapped_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme != "https":
+    """Canonical, as subscription URLs are: a mapping matches a subscription's URL exactly (ADR 0009)."""
+    url = valid_url(url)
+    if not url.startswith("https:"):
         raise ValueError("must be an https:// URL (mTLS runs over TLS)")
-    if not parts.hostname:
-        raise ValueError("must name a host")
-    if parts.fragment:
-        raise ValueError("must not have a #fragment")
     return url
 
 
