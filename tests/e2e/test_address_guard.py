@@ -7,6 +7,7 @@ connections. The legitimate receiver gets its delivery, so the deployment does d
 from __future__ import annotations
 
 import contextlib
+import html
 import socket
 import threading
 from collections import Counter
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from dashboard_client import Ui, personal_token
 from e2e_harness import Api, Herald, Proc, free_port, unique, wait_until
 from hostile_urls import BLOCKED, HOSTILE, REFUSED
 from test_app_installations import CONTENT
@@ -218,6 +220,29 @@ def test_every_entry_point_refuses_a_disguised_loopback(
     assert api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions/{sub['id']}")["url"] == (
         "https://example.com/hook"
     )
+    # The dashboard's Data Transporter form: the same checks, the form again with the reason.
+    credential = api.expect(
+        201, "POST", f"/v1/accounts/{account}/credentials", json={"name": "k", "scheme": "lp-signature"}
+    )
+    ui = Ui(herald)
+    try:
+        assert ui.sign_in(personal_token(api, account)).status_code == 303
+        for template, reason in (
+            ("http://127.1:{p}/", "is not a canonical IPv4 address"),
+            ("http://\uff11\uff12\uff17.\uff10.\uff10.\uff11:{p}/", "127.0.0.1 is not allowed (loopback)"),
+        ):
+            form = {
+                "url": template.format(p=trap.port),
+                "event_types": "AgentStateChangedEvent",
+                "credential_id": credential["id"],
+            }
+            page = ui.post(f"/ui/a/{account}/subscriptions", form)
+            assert page.status_code == 422 and reason in html.unescape(page.text), page.text[:2000]
+    finally:
+        ui.close()
+    assert api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions")["data"] == [
+        api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions/{sub['id']}")
+    ]
     assert trap.connections == 0
 
 
