@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from herald.api.errors import ApiError
 from herald.api.schemas import Text
-from herald.dispatch.guard import BlockedTarget, admit
+from herald.dispatch.guard import AddressRefused, BlockedTarget, PlainHttpRefused, admit
 from herald.domain.urls import UrlError, canonical_text
 
 ALLOW_HINT = "set HERALD_ALLOW_SUBNETS (or HERALD_ALLOW_PRIVATE_TARGETS) to permit it"
@@ -36,10 +36,10 @@ def guard_target(ctx: Any, url: str | None, field: str = "url") -> None:
         return
     try:
         admit(url, ctx.guard, ctx.settings.http_allowed)
-    except BlockedTarget as exc:
-        message = str(exc)
-        if "HERALD_ALLOW_HTTP" in message:
-            message = "plain http:// is not allowed; use https:// (or set HERALD_ALLOW_HTTP)"
-        elif message.startswith("the address"):
-            message = f"{message}; {ALLOW_HINT}"
+    except PlainHttpRefused:
+        message = "plain http:// is not allowed; use https:// (or set HERALD_ALLOW_HTTP)"
         raise ApiError(422, f"{field}: {message}", field=field) from None
+    except AddressRefused as exc:
+        raise ApiError(422, f"{field}: {exc}; {ALLOW_HINT}", field=field) from None
+    except BlockedTarget as exc:
+        raise ApiError(422, f"{field}: {exc}", field=field) from None

@@ -58,7 +58,15 @@ _REASONS: list[tuple[str, list[Network]]] = [
 
 
 class BlockedTarget(OSError):
-    """Herald will not connect to this address; the message says which and why, for a person."""
+    """Herald will not connect to this target; the message says which and why, for a person."""
+
+
+class AddressRefused(BlockedTarget):
+    """An address the guard refuses (an allow-list could let it through)."""
+
+
+class PlainHttpRefused(BlockedTarget):
+    """A plain http:// URL where only https:// is allowed."""
 
 
 def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -116,7 +124,7 @@ class AddressGuard:
     def check(self, ip: IPAddress) -> IPAddress:
         """`ip` itself, or `BlockedTarget` saying why not."""
         if (reason := self.refusal(ip)) is not None:
-            raise BlockedTarget(f"the address {ip} is not allowed ({reason})")
+            raise AddressRefused(f"the address {ip} is not allowed ({reason})")
         return ip
 
 
@@ -159,7 +167,7 @@ async def vetted_addresses(
     allowed = [a for a in found if not guard.is_blocked(a)]
     if not allowed:
         refused = ", ".join(f"{a} ({guard.refusal(a)})" for a in found[:4])
-        raise BlockedTarget(f"{host} resolves only to addresses that are not allowed: {refused}")
+        raise AddressRefused(f"{host} resolves only to addresses that are not allowed: {refused}")
     return allowed
 
 
@@ -172,7 +180,7 @@ def admit(url: str, guard: AddressGuard | None, allow_http: bool = True) -> Cano
     except UrlError as exc:
         raise BlockedTarget(f"the URL is not allowed: {exc}") from None
     if not target.https and not allow_http:
-        raise BlockedTarget("plain http:// is not allowed (HERALD_ALLOW_HTTP)")
+        raise PlainHttpRefused("plain http:// is not allowed (HERALD_ALLOW_HTTP)")
     if guard is not None and target.ip is not None:
         guard.check(target.ip)
     return target
@@ -212,7 +220,7 @@ def guarded_socket(guard: AddressGuard) -> Callable[[AddrInfoType], socket.socke
         family, type_, proto, _, sockaddr = addr_info
         guard.check(_sockaddr_ip(sockaddr))
         if family == socket.AF_INET6 and len(sockaddr) > 3 and sockaddr[3]:
-            raise BlockedTarget(f"the address {sockaddr[0]} is not allowed (scoped)")
+            raise AddressRefused(f"the address {sockaddr[0]} is not allowed (scoped)")
         sock = socket.socket(family=family, type=type_, proto=proto)
         sock.setblocking(False)
         return sock
