@@ -71,3 +71,23 @@ def test_refused_targets_name_the_field(settings: dict[str, object], url: str, m
 )
 def test_allowed_targets_pass(settings: dict[str, object], url: str | None) -> None:
     guard_target(ctx(**settings), url)
+
+
+@pytest.mark.parametrize(
+    ("forward_to", "reason"),
+    [
+        ("http://127.1:3000/", "is not a canonical IPv4 address"),
+        ("http://localhost:0/", "the port 0 must be a number from 1 to 65535"),
+        ("ftp://localhost/", "must be an absolute http:// or https:// URL"),
+    ],
+)
+def test_herald_listen_forward_to_follows_the_same_rules(forward_to: str, reason: str) -> None:
+    from typer.testing import CliRunner
+
+    from herald.cli import app
+
+    result = CliRunner().invoke(
+        app, ["listen", "--forward-to", forward_to, "--token", "t"], terminal_width=200
+    )
+    assert result.exit_code == 2
+    assert reason in " ".join(result.output.split())
