@@ -51,6 +51,25 @@ def classify(exc: BaseException) -> TransportError:
     return TransportError(kind, message[:500])
 
 
+def refusal(guard: AddressGuard | None, allow_http: bool, url: str) -> TransportError | None:
+    """Why a request may not leave at all (a blocked literal address, plain http:// when not allowed);
+    None when it may. Every transport asks this before it connects."""
+    if guard is not None and guard.literal_blocked(url):
+        return TransportError(ErrorKind.BLOCKED_TARGET, "the endpoint address is not allowed")
+    if not allow_http and url[:6].lower() != "https:":
+        return TransportError(ErrorKind.BLOCKED_TARGET, "plain http:// is not allowed (HERALD_ALLOW_HTTP)")
+    return None
+
+
+def answer(status: int, body: bytes, header: Callable[[str], str | None]) -> Response | TransportError:
+    """What a received answer means: an mTLS gateway's 424 is a transport failure; otherwise the status,
+    the (already bounded) body and Retry-After. `header` looks a response header up by name."""
+    if status == 424 and (gateway_error := header("LP-error-from-transport")):
+        return gateway_failure(gateway_error, header("LP-message-from-transport") or "")
+    retry_after = header("Retry-After")
+    return Response(status, body, {"retry-after": retry_after} if retry_after else {})
+
+
 def gateway_failure(error: str, message: str) -> TransportError:
     """An mTLS forward gateway's 424: the transport between it and the endpoint failed."""
     kind = ErrorKind(error) if error in ErrorKind.__members__.values() else ErrorKind.NETWORK
@@ -103,13 +122,9 @@ class AiohttpTransport:
         return found
 
     async def send(self, request: Request) -> Response | TransportError:
-        if self.guard is not None and self.guard.literal_blocked(request.url):
-            return TransportError(ErrorKind.BLOCKED_TARGET, "the endpoint address is not allowed")
+        if (refused := refusal(self.guard, self.allow_http, request.url)) is not None:
+            return refused
         https = request.url[:6].lower() == "https:"
-        if not https and not self.allow_http:
-            return TransportError(
-                ErrorKind.BLOCKED_TARGET, "plain http:// is not allowed (HERALD_ALLOW_HTTP)"
-            )
         if self._session is None:
             self._session = self._open()
         try:
@@ -127,10 +142,7 @@ class AiohttpTransport:
                     if not chunk:
                         break
                     body += chunk
-                if resp.status == 424 and (gateway_error := resp.headers.get("LP-error-from-transport")):
-                    return gateway_failure(gateway_error, resp.headers.get("LP-message-from-transport", ""))
-                retry_after = resp.headers.get("Retry-After")
-                return Response(resp.status, body, {"retry-after": retry_after} if retry_after else {})
+                return answer(resp.status, body, resp.headers.get)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             return classify(exc)
 
