@@ -222,6 +222,9 @@ def bench(
     payload: Annotated[int, typer.Option(help="Bytes of padding in each event's data")] = 256,
     ceiling_concurrency: Annotated[int, typer.Option(help="Requests in flight for the ceiling")] = 64,
     timeout: Annotated[float, typer.Option(help="Longest any one wait may take, seconds")] = 300.0,
+    transport: Annotated[
+        str, typer.Option(help="HERALD_TRANSPORT for Herald: aiohttp | reqwest (default: Herald's)")
+    ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
 ) -> None:
     """Benchmark the real API and dispatcher against a fast local receiver, with the ceiling alongside."""
@@ -241,6 +244,7 @@ def bench(
         payload=payload,
         ceiling_concurrency=ceiling_concurrency,
         timeout=timeout,
+        transport=transport,
     )
     try:
         options.check()
