@@ -17,6 +17,7 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -74,6 +75,15 @@ def classify_reqwest(exc: BaseException) -> TransportError:
         elif "dns error" in lowered:
             kind = ErrorKind.DNS
     return TransportError(kind, message[:500])
+
+
+@lru_cache(maxsize=4096)
+def origin_of(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an endpoint URL, parsed once per URL (endpoints repeat); ValueError when
+    the URL cannot be parsed."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80)
 
 
 @dataclass
@@ -177,9 +187,7 @@ class ReqwestTransport:
         if (refused := refusal(self.guard, self.allow_http, request.url)) is not None:
             return refused
         try:
-            parts = urlsplit(request.url)
-            scheme, host = parts.scheme.lower(), parts.hostname or ""
-            port = parts.port or (443 if scheme == "https" else 80)
+            scheme, host, port = origin_of(request.url)
         except ValueError as exc:
             return TransportError(ErrorKind.NETWORK, f"invalid URL: {exc}"[:500])
         https = scheme == "https"
