@@ -77,6 +77,23 @@ async def test_a_name_is_pinned_to_its_vetted_address_and_followed_when_it_moves
     assert transport._retired == {}  # closed with the transport
 
 
+async def test_when_the_pinned_address_refuses_the_next_vetted_one_is_used(
+    two_hosts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def resolve(guard: AddressGuard | None, host: str, port: int) -> list[str]:
+        return ["127.0.0.3", "127.0.0.1"]  # nobody listens on 127.0.0.3
+
+    monkeypatch.setattr(transport_reqwest, "vetted_addresses", resolve)
+    transport = ReqwestTransport(guard=LOOPBACK_ONLY)
+    url = f"http://hooks.test:{two_hosts}/hook"
+    try:
+        first = await transport.send(Request(url, b"{}", {}))
+        assert isinstance(first, TransportError) and first.kind is ErrorKind.REFUSED
+        assert await transport.send(Request(url, b"{}", {})) == Response(200, b"one", {})
+    finally:
+        await transport.close()
+
+
 async def test_a_name_resolving_only_to_blocked_addresses_is_refused(two_hosts: int) -> None:
     transport = ReqwestTransport(guard=AddressGuard())
     try:

@@ -91,6 +91,7 @@ class _Origin:
     client: Client
     address: str | None  # the pinned address; None for a literal IP host (nothing to resolve)
     checked_at: float
+    alternates: list[str]  # the other vetted addresses, tried in turn when connecting to this one fails
 
 
 class ReqwestTransport:
@@ -153,24 +154,38 @@ class ReqwestTransport:
         return await asyncio.shield(pending)
 
     async def _refresh(self, key: _Key, identity: ClientIdentity | None, old: _Origin | None) -> _Origin:
-        _, host, port, _, read_timeout = key
+        _, host, port, _, _ = key
         try:
-            ipaddress.ip_address(host)
-            address = None  # a literal address was vetted by `refusal`; reqwest connects to it as is
+            ipaddress.ip_address(host)  # a literal address was vetted by `refusal`: nothing to pin
         except ValueError:
             addresses = await vetted_addresses(self.guard, host, port)
             if old is not None and old.address in addresses:
                 old.checked_at = time.monotonic()
                 return old
-            address = addresses[0]
-        if old is not None and address is None:
+            return self._pin(key, identity, old, addresses)
+        if old is not None:
             old.checked_at = time.monotonic()
             return old
-        fresh = _Origin(self._build(host, port, address, identity, read_timeout), address, time.monotonic())
+        return self._pin(key, identity, old, [])
+
+    def _pin(
+        self, key: _Key, identity: ClientIdentity | None, old: _Origin | None, addresses: list[str]
+    ) -> _Origin:
+        """A client for `key` connecting to `addresses[0]` (nothing pinned when empty: a literal host)."""
+        _, host, port, _, read_timeout = key
+        address = addresses[0] if addresses else None
+        client = self._build(host, port, address, identity, read_timeout)
+        fresh = _Origin(client, address, time.monotonic(), addresses[1:])
         self._origins[key] = fresh
         if old is not None:
             self._retire(old.client)
         return fresh
+
+    def _connect_failed(self, key: _Key, identity: ClientIdentity | None, origin: _Origin) -> None:
+        """Connecting to the pinned address failed: later requests try the next vetted address (as
+        aiohttp tries each in turn); the name is resolved again after DNS_TTL as usual."""
+        if origin.alternates and self._origins.get(key) is origin:
+            self._pin(key, identity, origin, origin.alternates)
 
     def _retire(self, client: Client) -> None:
         """Close a replaced client once requests already on it have had their time."""
@@ -214,7 +229,10 @@ class ReqwestTransport:
                     body += bytes(chunk)
                 return answer(resp.status, body, resp.get_header)
         except (rq.PyreqwestError, OSError, ValueError) as exc:
-            return classify_reqwest(exc)
+            failed = classify_reqwest(exc)
+            if failed.kind in (ErrorKind.REFUSED, ErrorKind.CONNECT_TIMEOUT):
+                self._connect_failed(key, identity, origin)
+            return failed
 
     async def close(self) -> None:
         clients = [o.client for o in self._origins.values()]
