@@ -22,9 +22,14 @@ from herald.bench.machine import cpu_idle
 
 FIGURES: list[tuple[str, tuple[str, ...], str]] = [
     ("ceiling req/s", ("ceiling", "requests_per_s"), "{:,.0f}"),
+    ("ceiling CPU µs/req", ("ceiling", "cpu_us_per_request"), "{:.0f}"),
+    ("pyreqwest ceiling req/s", ("native_ceiling", "requests_per_s"), "{:,.0f}"),
+    ("pyreqwest ceiling CPU µs/req", ("native_ceiling", "cpu_us_per_request"), "{:.0f}"),
     ("deliveries/s (received)", ("throughput", "deliveries_per_s"), "{:,.0f}"),
     ("deliveries/s (recorded)", ("throughput", "recorded_deliveries_per_s"), "{:,.0f}"),
     ("ratio", ("ratio",), "{:.2f}"),
+    ("Herald CPU µs/delivery", ("throughput", "herald_cpu_us_per_delivery"), "{:.0f}"),
+    ("PostgreSQL CPU µs/delivery", ("throughput", "postgres_cpu_us_per_delivery"), "{:.0f}"),
     ("publish events/s", ("throughput", "publish_events_per_s"), "{:,.0f}"),
     ("throughput p50 ms", ("throughput", "latency_ms", "p50"), "{:,.0f}"),
     ("throughput p99 ms", ("throughput", "latency_ms", "p99"), "{:,.0f}"),

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from herald import __version__
 from herald.config import ConfigError, Settings, generate_admin_token, load_settings
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Herald: self-hosted webhook delivery.")
 console = Console(stderr=True)
@@ -85,13 +88,50 @@ def serve(
     ] = False,
     listen: Listen = None,
     database_url: DatabaseUrl = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="PostgreSQL: dispatcher processes beside the API (0: the API process dispatches)",
+        ),
+    ] = 0,
 ) -> None:
-    """Run the API and a dispatcher in one process (SQLite file by default, no configuration)."""
+    """Run the API and a dispatcher in one process (SQLite file by default, no configuration); on
+    PostgreSQL, --workers N runs N dispatcher processes beside the API instead."""
     settings = _settings(listen=listen, database_url=database_url)
     if dev:
         settings = settings.with_overrides(allow_private_targets=True)
     _logging(settings)
-    _run_http(settings, with_dispatcher=True)
+    if workers and settings.is_sqlite:
+        raise typer.BadParameter(
+            "needs PostgreSQL: SQLite has one writer, so `herald serve` dispatches in its own process",
+            param_hint="--workers",
+        )
+    if not workers:
+        _run_http(settings, with_dispatcher=True)
+        return
+    from herald.runtime import Runtime
+    from herald.workers import worker_pool
+
+    runtime = Runtime.build(settings)  # creates the key file, if any, before the workers read it
+    asyncio.run(_migrate(runtime))  # the workers claim from the schema as it will be
+    # uvicorn re-raises the SIGTERM it stopped on once it is done; as an exception (not the default
+    # action, which ends the process at once) it lets the pool stop the workers on the way out.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    with worker_pool(settings, workers):
+        _run_http(settings, with_dispatcher=False)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+async def _migrate(runtime: Runtime) -> None:
+    try:
+        await runtime.migrate()
+    finally:
+        await runtime.db.dispose()
 
 
 @app.command()
@@ -222,6 +262,9 @@ def bench(
     payload: Annotated[int, typer.Option(help="Bytes of padding in each event's data")] = 256,
     ceiling_concurrency: Annotated[int, typer.Option(help="Requests in flight for the ceiling")] = 64,
     timeout: Annotated[float, typer.Option(help="Longest any one wait may take, seconds")] = 300.0,
+    transport: Annotated[
+        str, typer.Option(help="HERALD_TRANSPORT for Herald: aiohttp | reqwest (default: Herald's)")
+    ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
 ) -> None:
     """Benchmark the real API and dispatcher against a fast local receiver, with the ceiling alongside."""
@@ -241,6 +284,7 @@ def bench(
         payload=payload,
         ceiling_concurrency=ceiling_concurrency,
         timeout=timeout,
+        transport=transport,
     )
     try:
         options.check()

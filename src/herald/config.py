@@ -56,6 +56,8 @@ class Settings:
     gateway_listen: str = "127.0.0.1:8090"
     connect_timeout: float = 5.0
     read_timeout: float = 5.0
+    # The HTTP client deliveries are sent with: `reqwest` (pyreqwest, native) or `aiohttp` (docs/adr/0011).
+    transport: str = "reqwest"
     max_body_bytes: int = 1024 * 1024
     max_batch_events: int = 1000
     # Delays between standard-profile attempts, seconds, comma-separated (Standard Webhooks / Svix).

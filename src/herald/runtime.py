@@ -17,6 +17,7 @@ from herald.dispatch.mtls import MtlsRouter
 from herald.dispatch.relay import ListenRelay, RoutingTransport
 from herald.dispatch.tls import MappingCache, TlsContexts
 from herald.dispatch.transport import AiohttpTransport, Transport
+from herald.dispatch.transports import build_transport
 from herald.store import inspect as inspect_store
 from herald.store import listen as listen_store
 from herald.store.database import Database
@@ -46,9 +47,7 @@ class Runtime:
     def dispatcher(self, transport: Transport | None = None) -> Dispatcher:
         s = self.settings
         contexts = TlsContexts(s.ca_bundle)
-        transport = transport or AiohttpTransport(
-            s.connect_timeout, s.read_timeout, self.guard, tls=contexts.default(), allow_http=s.http_allowed
-        )
+        transport = transport or build_transport(s, self.guard, contexts)
         # herald-listen:// subscriptions go through the database to a listening CLI (dispatch/relay.py). The
         # wait stays well inside the lease, or another worker would take the delivery and send it twice.
         relay = ListenRelay(self.db, min(s.listen_timeout, 0.8 * s.lease_seconds))

@@ -466,6 +466,13 @@ def tail(text: str, lines: int) -> str:
 LIVE_DEPLOYMENTS: list[Herald] = []
 
 
+def profile_header_names(raw_headers: list[tuple[str, str]]) -> set[str]:
+    """The names of the headers Herald chose, as sent: the reqwest transport (the default) also sends
+    `Accept: */*`, which reqwest adds to every request without an Accept and cannot leave out
+    (docs/adr/0011-native-http-transport.md)."""
+    return {k for k, v in raw_headers if not (k.lower() == "accept" and v == "*/*")}
+
+
 def herald_env(database_url: str, listen: str, token: str, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")}
     env.update(

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from e2e_harness import Api, Receiver, unique
+from e2e_harness import Api, Receiver, profile_header_names, unique
 from test_signatures import CONTENT_EVENT_CHANGE, CONVERSATION_CHANGE, LIVEPERSON_HEADERS, lp_signature
 
 CONTENT = "ms.MessagingEventNotification.ContentEvent"
@@ -66,7 +66,7 @@ def test_manifest_deliveries_are_signed_with_the_installation_secret(
     [conversation_req] = receiver.wait_for(paths[CONVERSATION], 1)
     for req in (content_req, conversation_req):
         h = req.headers
-        assert set(h) == LIVEPERSON_HEADERS, sorted(h)
+        assert {k.lower() for k in profile_header_names(req.raw_headers)} == LIVEPERSON_HEADERS, sorted(h)
         assert h["x-liveperson-account-id"] == account
         assert h["x-liveperson-client-id"] == client_id
         assert h["x-liveperson-signature"] == lp_signature(secret, req.body)

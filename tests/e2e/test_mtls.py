@@ -18,6 +18,8 @@ import pytest
 from e2e_harness import BACKENDS, Api, Herald, Proc, Receiver, deployment, free_port, unique, wait_until
 from nginx_tls import NginxTls, start_nginx
 
+from herald.dispatch.transports import TRANSPORTS
+
 GATEWAY_TOKEN = "gw-" + "t" * 30
 REFRESH = 1.0  # HERALD_MTLS_REFRESH for the workers of the PostgreSQL deployment and the gateway
 
@@ -31,16 +33,22 @@ def nginx(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Itera
         n.stop()
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(
+    scope="module",
+    params=[(b, t) for b in BACKENDS for t in TRANSPORTS],
+    ids=[f"{b}-{t}" for b in BACKENDS for t in TRANSPORTS],
+)
 def tls_herald(
     request: pytest.FixtureRequest, nginx: NginxTls, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Herald, str]]:
-    """A deployment that trusts the test CA (HERALD_CA_BUNDLE) and has a forward gateway beside it. On
-    SQLite one process serves the API and delivers (mapping changes apply at once, with the default 150 s
-    refresh); on PostgreSQL separate workers pick changes up within HERALD_MTLS_REFRESH."""
-    backend = str(request.param)
+    """A deployment that trusts the test CA (HERALD_CA_BUNDLE) and has a forward gateway beside it, once
+    per backend and transport (HERALD_TRANSPORT). On SQLite one process serves the API and delivers
+    (mapping changes apply at once, with the default 150 s refresh); on PostgreSQL separate workers pick
+    changes up within HERALD_MTLS_REFRESH."""
+    backend, transport = request.param
     gateway_port = free_port()
     env = {
+        "HERALD_TRANSPORT": transport,
         "HERALD_CA_BUNDLE": str(nginx.ca_file),
         "HERALD_MTLS_GATEWAY_URL": f"http://127.0.0.1:{gateway_port}",
         "HERALD_GATEWAY_TOKEN": GATEWAY_TOKEN,
@@ -48,7 +56,7 @@ def tls_herald(
     }
     if backend == "postgresql":
         env["HERALD_MTLS_REFRESH"] = str(REFRESH)
-    workdir = tmp_path_factory.mktemp(f"tls-{backend}")
+    workdir = tmp_path_factory.mktemp(f"tls-{backend}-{transport}")
     with deployment(backend, workdir, workers=1, **env) as herald:
         gateway_env = {**herald.env, "HERALD_MTLS_REFRESH": str(REFRESH)}
         gateway = Proc("gateway", ["mtls-gateway"], gateway_env, workdir, workdir / "gateway.log").start()
@@ -95,10 +103,12 @@ def test_https_verified_against_configured_ca(
     assert req.headers["x-tls-protocol"] in ("TLSv1.2", "TLSv1.3")
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_untrusted_server_certificate_fails_with_tls(
-    api: Api, nginx: NginxTls, receiver: Receiver, account: str
+    herald_factory: Any, transport: str, nginx: NginxTls, receiver: Receiver, account: str
 ) -> None:
-    # The shared deployment does not trust the test CA: verification fails, nothing reaches the receiver.
+    # This deployment does not trust the test CA: verification fails, nothing reaches the receiver.
+    api = herald_factory("sqlite", HERALD_TRANSPORT=transport).api
     path = receiver.new_path("untrusted")
     api.account_subscription(account, nginx.url(nginx.tls_port, path), ["tls.event"], max_retries=0)
     delivery = deliver(api, account, "tls.event")

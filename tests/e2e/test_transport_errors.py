@@ -8,9 +8,34 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from e2e_harness import CONNECT_TIMEOUT, READ_TIMEOUT, Api, Receiver, Reply, unique
+from e2e_harness import (
+    BACKENDS,
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    Api,
+    Herald,
+    Receiver,
+    Reply,
+    deployment,
+    unique,
+)
+
+from herald.dispatch.transports import TRANSPORTS
 
 BODY_LIMIT = 4096
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(b, t) for b in BACKENDS for t in TRANSPORTS],
+    ids=[f"{b}-{t}" for b in BACKENDS for t in TRANSPORTS],
+)
+def herald(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Herald]:
+    """Every test here runs once per backend and transport (HERALD_TRANSPORT): the conformance suite."""
+    backend, transport = request.param
+    workdir = tmp_path_factory.mktemp(f"herald-{backend}-{transport}")
+    with deployment(backend, workdir, HERALD_TRANSPORT=transport) as h:
+        yield h
 
 
 @pytest.fixture

@@ -1,18 +1,30 @@
-"""AiohttpTransport against a real local HTTP server: no redirects, exact bytes, bounded reads, errors."""
+"""Every transport against a real local HTTP server: no redirects, exact bytes, bounded reads, errors.
+The conformance suite: each test runs once per transport (aiohttp and reqwest)."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
 
 from herald.dispatch.guard import AddressGuard
-from herald.dispatch.transport import RESPONSE_BODY_LIMIT, AiohttpTransport
+from herald.dispatch.transport import RESPONSE_BODY_LIMIT, AiohttpTransport, Transport
+from herald.dispatch.transport_reqwest import ReqwestTransport
 from herald.domain.models import ErrorKind, Request, Response, TransportError
+
+MakeTransport = Callable[..., Transport]
+
+
+@pytest.fixture(params=[AiohttpTransport, ReqwestTransport], ids=["aiohttp", "reqwest"])
+def make(request: pytest.FixtureRequest) -> MakeTransport:
+    """Builds the transport under test; both take connect_timeout, read_timeout and guard."""
+    cls: Any = request.param
+    return cls  # type: ignore[no-any-return]
 
 
 class Receiver:
@@ -67,8 +79,8 @@ async def receiver() -> AsyncIterator[Receiver]:
         await runner.cleanup()
 
 
-async def test_sends_exact_bytes_and_headers(receiver: Receiver) -> None:
-    transport = AiohttpTransport()
+async def test_sends_exact_bytes_and_headers(receiver: Receiver, make: MakeTransport) -> None:
+    transport = make()
     body = b'{"type":"t","data":{"a":1}}'
     headers = {"content-type": "application/json", "webhook-id": "dlv_1", "user-agent": "Herald/test"}
     try:
@@ -84,8 +96,8 @@ async def test_sends_exact_bytes_and_headers(receiver: Receiver) -> None:
     assert lowered["content-type"] == "application/json"
 
 
-async def test_redirects_are_not_followed(receiver: Receiver) -> None:
-    transport = AiohttpTransport()
+async def test_redirects_are_not_followed(receiver: Receiver, make: MakeTransport) -> None:
+    transport = make()
     try:
         result = await transport.send(Request(receiver.base + "/redirect", b"{}", {}))
     finally:
@@ -95,10 +107,12 @@ async def test_redirects_are_not_followed(receiver: Receiver) -> None:
     assert receiver.received == []
 
 
-async def test_a_redirect_to_the_metadata_address_is_not_followed(receiver: Receiver) -> None:
+async def test_a_redirect_to_the_metadata_address_is_not_followed(
+    receiver: Receiver, make: MakeTransport
+) -> None:
     # The receiver itself is allowed (loopback opened explicitly); the cloud metadata address never is.
     guard = AddressGuard(allow_subnets=[ipaddress.ip_network("127.0.0.0/8")])
-    transport = AiohttpTransport(guard=guard)
+    transport = make(guard=guard)
     try:
         result = await transport.send(Request(receiver.base + "/to-metadata", b"{}", {}))
     finally:
@@ -107,8 +121,8 @@ async def test_a_redirect_to_the_metadata_address_is_not_followed(receiver: Rece
     assert guard.is_blocked(ipaddress.ip_address("169.254.169.254"))
 
 
-async def test_retry_after_is_passed_on(receiver: Receiver) -> None:
-    transport = AiohttpTransport()
+async def test_retry_after_is_passed_on(receiver: Receiver, make: MakeTransport) -> None:
+    transport = make()
     try:
         result = await transport.send(Request(receiver.base + "/busy", b"{}", {}))
     finally:
@@ -116,8 +130,8 @@ async def test_retry_after_is_passed_on(receiver: Receiver) -> None:
     assert result == Response(429, b"slow down", {"retry-after": "30"})
 
 
-async def test_response_body_is_bounded(receiver: Receiver) -> None:
-    transport = AiohttpTransport()
+async def test_response_body_is_bounded(receiver: Receiver, make: MakeTransport) -> None:
+    transport = make()
     try:
         result = await transport.send(Request(receiver.base + "/big", b"{}", {}))
     finally:
@@ -127,8 +141,8 @@ async def test_response_body_is_bounded(receiver: Receiver) -> None:
     assert len(result.body) == RESPONSE_BODY_LIMIT
 
 
-async def test_read_timeout(receiver: Receiver) -> None:
-    transport = AiohttpTransport(read_timeout=0.2)
+async def test_read_timeout(receiver: Receiver, make: MakeTransport) -> None:
+    transport = make(read_timeout=0.2)
     try:
         result = await transport.send(Request(receiver.base + "/sleepy", b"{}", {}))
     finally:
@@ -137,9 +151,9 @@ async def test_read_timeout(receiver: Receiver) -> None:
     assert result.kind is ErrorKind.READ_TIMEOUT
 
 
-async def test_a_request_may_bring_its_own_read_timeout(receiver: Receiver) -> None:
+async def test_a_request_may_bring_its_own_read_timeout(receiver: Receiver, make: MakeTransport) -> None:
     """A profile's timeout (LiveChat: 10 s) applies to its requests only; the others keep the default."""
-    transport = AiohttpTransport(read_timeout=60)
+    transport = make(read_timeout=60)
     try:
         result = await transport.send(Request(receiver.base + "/sleepy", b"{}", {}, read_timeout=0.2))
         assert isinstance(result, TransportError)
@@ -153,11 +167,11 @@ async def test_a_request_may_bring_its_own_read_timeout(receiver: Receiver) -> N
         await transport.close()
 
 
-async def test_connection_refused() -> None:
+async def test_connection_refused(make: MakeTransport) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    transport = AiohttpTransport(connect_timeout=2)
+    transport = make(connect_timeout=2)
     try:
         result = await transport.send(Request(f"http://127.0.0.1:{port}/h", b"{}", {}))
     finally:
@@ -166,9 +180,9 @@ async def test_connection_refused() -> None:
     assert result.kind is ErrorKind.REFUSED
 
 
-async def test_guard_blocks_names_resolving_to_loopback(receiver: Receiver) -> None:
+async def test_guard_blocks_names_resolving_to_loopback(receiver: Receiver, make: MakeTransport) -> None:
     port = receiver.base.rsplit(":", 1)[1]
-    transport = AiohttpTransport(guard=AddressGuard())
+    transport = make(guard=AddressGuard())
     try:
         result = await transport.send(Request(f"http://localhost:{port}/hook", b"{}", {}))
     finally:
@@ -178,8 +192,8 @@ async def test_guard_blocks_names_resolving_to_loopback(receiver: Receiver) -> N
     assert receiver.received == []
 
 
-async def test_guard_allow_list_lets_loopback_through(receiver: Receiver) -> None:
-    transport = AiohttpTransport(guard=AddressGuard(allow_private=True))
+async def test_guard_allow_list_lets_loopback_through(receiver: Receiver, make: MakeTransport) -> None:
+    transport = make(guard=AddressGuard(allow_private=True))
     try:
         result = await transport.send(Request(receiver.base + "/hook", b"{}", {}))
     finally:

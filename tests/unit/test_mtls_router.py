@@ -3,6 +3,7 @@ mapping allows it) plain verified TLS. A mapped endpoint whose certificate canno
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 import time
 
@@ -77,6 +78,26 @@ async def test_mapped_endpoint_presents_its_certificate(ca: trustme.CA) -> None:
     assert transport.requests[1].tls is sent.tls
 
 
+async def test_mapped_endpoint_carries_the_same_material_as_pem(ca: trustme.CA) -> None:
+    """PEM-taking transports (reqwest) get the mapping's material beside the context, keyed by version."""
+    first = mapping(ca)
+    router = MtlsRouter(StaticMappings(first), TlsContexts())
+    transport = MemoryTransport(ok)
+    await router.send(transport, "a1", endpoint(), Request(URL, b"{}", {}))
+    identity = transport.requests[0].identity
+    assert identity is not None
+    assert (identity.certificate, identity.private_key, identity.ca_bundle) == (
+        first.certificate,
+        first.private_key,
+        first.ca_bundle,
+    )
+    newer = dataclasses.replace(first, updated_at=2.0)
+    router = MtlsRouter(StaticMappings(newer), TlsContexts())
+    await router.send(transport, "a1", endpoint(), Request(URL, b"{}", {}))
+    assert transport.requests[1].identity is not None
+    assert transport.requests[1].identity.key != identity.key  # a new version: a new client
+
+
 async def test_unmapped_endpoint_or_other_account_goes_plain(ca: trustme.CA) -> None:
     router = MtlsRouter(StaticMappings(mapping(ca)), TlsContexts())
     transport = MemoryTransport(ok)
@@ -101,6 +122,7 @@ async def test_unusable_certificate_falls_back_only_when_the_mapping_says_so(ca:
     transport = MemoryTransport(ok)
     assert await router.send(transport, "a1", endpoint(), Request(URL, b"{}", {})) == Response(200, b"ok")
     assert transport.requests[0].tls is None
+    assert transport.requests[0].identity is None
 
 
 async def test_gateway_not_configured_is_a_tls_failure(ca: trustme.CA) -> None:

@@ -1,4 +1,5 @@
-"""Transports: classification of aiohttp failures, and the in-memory transport used by tests."""
+"""Transports: classification of aiohttp and pyreqwest failures, the hostile-address table for both, and
+the in-memory transport used by tests."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import ssl
 import aiohttp
 import pytest
 from aiohttp.client_reqrep import ConnectionKey
+from pyreqwest import exceptions as rq
 
 from herald.dispatch.guard import AddressGuard, BlockedTarget
 from herald.dispatch.transport import AiohttpTransport, MemoryTransport, classify
+from herald.dispatch.transport_reqwest import ReqwestTransport, classify_reqwest
 from herald.domain.models import ErrorKind, Request, Response, TransportError
 
 
@@ -130,7 +133,21 @@ async def test_memory_transport_answers_and_remembers() -> None:
     assert await transport.close() is None
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/h", "http://[::1]:9/h", "http://169.254.169.254/"])
+HOSTILE = [
+    "http://127.0.0.1:9/h",
+    "http://[::1]:9/h",
+    "http://169.254.169.254/",
+    "http://10.0.0.1/h",
+    "http://192.168.1.1/h",
+    "http://100.64.0.1/h",
+    "http://[::ffff:127.0.0.1]:9/h",
+    "http://[fe80::1]/h",
+    "http://0.0.0.0:9/h",
+    "http://[64:ff9b::a9fe:a9fe]/h",
+]
+
+
+@pytest.mark.parametrize("url", HOSTILE)
 async def test_aiohttp_transport_refuses_blocked_literal_without_connecting(url: str) -> None:
     transport = AiohttpTransport(guard=AddressGuard())
     result = await transport.send(Request(url, b"{}", {}))
@@ -138,3 +155,59 @@ async def test_aiohttp_transport_refuses_blocked_literal_without_connecting(url:
     assert result.kind is ErrorKind.BLOCKED_TARGET
     assert transport._session is None  # no session was even opened
     await transport.close()
+
+
+@pytest.mark.parametrize("url", HOSTILE)
+async def test_reqwest_transport_refuses_blocked_literal_without_connecting(url: str) -> None:
+    transport = ReqwestTransport(guard=AddressGuard())
+    result = await transport.send(Request(url, b"{}", {}))
+    assert isinstance(result, TransportError)
+    assert result.kind is ErrorKind.BLOCKED_TARGET
+    assert transport._origins == {}  # no client was even built
+    await transport.close()
+
+
+def _rq(cls: type[rq.RequestError], *causes: str) -> rq.RequestError:
+    return cls("error", {"causes": [{"message": c} for c in causes]})
+
+
+SENDING = "error sending request for url (https://hooks.example.com/h)"
+CONNECT = "client error (Connect)"
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (
+            _rq(rq.ConnectTimeoutError, SENDING, CONNECT, "tcp connect error", "deadline"),
+            ErrorKind.CONNECT_TIMEOUT,
+        ),
+        # pyreqwest names a read timeout ConnectTimeoutError as well; the causes tell it apart.
+        (_rq(rq.ConnectTimeoutError, SENDING, "operation timed out"), ErrorKind.READ_TIMEOUT),
+        (_rq(rq.ReadTimeoutError, SENDING, "operation timed out"), ErrorKind.READ_TIMEOUT),
+        (
+            _rq(rq.ConnectError, SENDING, CONNECT, "invalid peer certificate: UnknownIssuer"),
+            ErrorKind.TLS,
+        ),
+        (
+            _rq(rq.ConnectError, SENDING, CONNECT, "received fatal alert: ProtocolVersion"),
+            ErrorKind.TLS,
+        ),
+        (
+            _rq(rq.ConnectError, SENDING, CONNECT, "tcp connect error", "Connection refused"),
+            ErrorKind.REFUSED,
+        ),
+        (_rq(rq.ConnectError, SENDING, CONNECT, "dns error"), ErrorKind.DNS),
+        (_rq(rq.ReadError, SENDING, "connection closed before message completed"), ErrorKind.NETWORK),
+        (ConnectionResetError(104, "Connection reset by peer"), ErrorKind.NETWORK),
+    ],
+)
+def test_classify_reqwest(exc: BaseException, kind: ErrorKind) -> None:
+    error = classify_reqwest(exc)
+    assert error.kind is kind
+    assert error.message and len(error.message) <= 500
+
+
+def test_classify_reqwest_message_reads_as_a_chain() -> None:
+    error = classify_reqwest(_rq(rq.ConnectError, SENDING, "client error (Connect)", "Connection refused"))
+    assert error.message == f"error: {SENDING}: client error (Connect): Connection refused"

@@ -22,6 +22,7 @@ import aiohttp
 from rich.console import Console
 
 from herald import __version__
+from herald.bench import cpu
 from herald.bench.ceiling import run_ceiling
 from herald.bench.client import BenchError, HeraldClient, ReceiverClient, wait_until_up
 from herald.bench.machine import describe
@@ -29,6 +30,7 @@ from herald.bench.options import BenchOptions
 from herald.bench.processes import (
     ProcessGroup,
     backend_connections,
+    backend_pids,
     create_database,
     drop_database,
     free_port,
@@ -119,7 +121,8 @@ async def _main(
         log.print(f"receiver on {receiver.base_url}")
 
         if options.runs_throughput:
-            result.ceiling = await _ceiling(options, receiver, urls, pad, log)
+            result.ceiling = await _ceiling(options, receiver, urls, pad, log, "aiohttp")
+            result.native_ceiling = await _ceiling(options, receiver, urls, pad, log, "reqwest")
 
         herald = await _start_herald(options, group, state, session, log)
         for url in urls:
@@ -127,7 +130,7 @@ async def _main(
         await _warm_up(options, herald, receiver, group, pad, log)
 
         if options.runs_throughput:
-            result.throughput = await _throughput(options, herald, receiver, group, pad, log)
+            result.throughput = await _throughput(options, herald, receiver, group, state, pad, log)
             if result.ceiling is not None and result.ceiling.requests_per_s > 0:
                 result.ratio = result.throughput.deliveries_per_s / result.ceiling.requests_per_s
         if options.runs_latency:
@@ -143,21 +146,30 @@ async def _main(
 
 
 async def _ceiling(
-    options: BenchOptions, receiver: ReceiverClient, urls: list[str], pad: str, log: Console
+    options: BenchOptions, receiver: ReceiverClient, urls: list[str], pad: str, log: Console, client: str
 ) -> CeilingResult:
     requests = options.events * options.fanout
     log.print(
-        f"ceiling: {requests} signed POSTs from a bare aiohttp client, "
+        f"ceiling: {requests} signed POSTs from a bare {client} client, "
         f"{options.ceiling_concurrency} in flight"
     )
-    await run_ceiling(urls, min(requests, 2000), options.ceiling_concurrency, pad)  # warm the receiver
+    await run_ceiling(urls, min(requests, 2000), options.ceiling_concurrency, pad, client=client)  # warm up
     await receiver.reset()
-    run = await run_ceiling(urls, requests, options.ceiling_concurrency, pad, 3 * SEQ_STRIDE)
+    run = await run_ceiling(urls, requests, options.ceiling_concurrency, pad, 3 * SEQ_STRIDE, client)
     received = int((await receiver.stats())["count"])
     await receiver.reset()
-    log.print(f"  {run.requests_per_s:,.0f} requests/s")
+    cpu_us = run.cpu_seconds * 1e6 / max(run.requests, 1)
+    log.print(f"  {run.requests_per_s:,.0f} requests/s, {cpu_us:.0f} µs CPU per request")
     return CeilingResult(
-        run.requests, run.concurrency, run.seconds, run.requests_per_s, run.body_bytes, run.errors, received
+        client,
+        run.requests,
+        run.concurrency,
+        run.seconds,
+        run.requests_per_s,
+        run.body_bytes,
+        run.errors,
+        received,
+        cpu_us,
     )
 
 
@@ -175,6 +187,8 @@ async def _start_herald(
         "HERALD_SECRET_KEY": SecretBox.generate_key(),  # one key shared by the API and every worker
         "HERALD_SHUTDOWN_GRACE": "2",
     }
+    if options.transport:
+        env["HERALD_TRANSPORT"] = options.transport
     if options.backend == "sqlite":
         env["HERALD_DATABASE_URL"] = f"sqlite:///{group.workdir / 'bench.db'}"
         log.print("starting `herald serve` (SQLite)")
@@ -238,11 +252,23 @@ async def _warm_up(
     await receiver.reset()
 
 
+async def _cpu_sample(
+    options: BenchOptions, group: ProcessGroup, state: _State
+) -> tuple[dict[int, float], dict[int, float]]:
+    """CPU seconds so far of Herald's processes, and of the PostgreSQL backends of the bench database."""
+    herald = cpu.sample([c.process.pid for c in group.children if c.name.startswith("herald")])
+    postgres: dict[int, float] = {}
+    if state.database is not None:
+        postgres = cpu.sample(await backend_pids(options.pg_url, state.database))
+    return herald, postgres
+
+
 async def _throughput(
     options: BenchOptions,
     herald: HeraldClient,
     receiver: ReceiverClient,
     group: ProcessGroup,
+    state: _State,
     pad: str,
     log: Console,
 ) -> ThroughputResult:
@@ -251,10 +277,15 @@ async def _throughput(
         f"throughput: {options.events} events x {options.fanout} subscription(s), "
         f"{options.batch} per request, {options.publishers} publishers"
     )
+    herald_before, postgres_before = await _cpu_sample(options, group, state)
     run = await publish_all(herald, options.events, options.batch, options.publishers, pad, SEQ_STRIDE)
     log.print(f"  published in {run.seconds:.2f}s; waiting for {expected} deliveries")
-    stats, received, recorded_ns, dead, summary = await _settle(
-        expected, options, herald, receiver, group
+    stats, received, recorded_ns, dead, summary = await _settle(expected, options, herald, receiver, group)
+    herald_after, postgres_after = await _cpu_sample(options, group, state)
+    per_delivery = 1e6 / max(received, 1)
+    herald_cpu = cpu.spent_between(herald_before, herald_after) * per_delivery
+    postgres_cpu = (
+        cpu.spent_between(postgres_before, postgres_after) * per_delivery if postgres_after else None
     )
     delivered_seconds = max(int(stats["last_ns"]) - run.first_ns, 1) / 1e9
     recorded_seconds = (recorded_ns - run.first_ns) / 1e9 if recorded_ns is not None else None
@@ -273,8 +304,14 @@ async def _throughput(
         recorded_seconds=recorded_seconds,
         recorded_deliveries_per_s=expected / recorded_seconds if recorded_seconds else None,
         latency_ms=summary["latency_ms"],
+        herald_cpu_us_per_delivery=herald_cpu,
+        postgres_cpu_us_per_delivery=postgres_cpu,
     )
-    log.print(f"  {result.deliveries_per_s:,.0f} deliveries/s received ({received}/{expected})")
+    log.print(
+        f"  {result.deliveries_per_s:,.0f} deliveries/s received ({received}/{expected}); "
+        f"Herald {herald_cpu:.0f} µs CPU per delivery"
+        + (f", PostgreSQL {postgres_cpu:.0f} µs" if postgres_cpu is not None else "")
+    )
     await receiver.reset()
     return result
 
@@ -306,9 +343,7 @@ async def _latency(
     await receiver.reset()
     run = await publish_steady(herald, options.rate, options.duration, pad, 2 * SEQ_STRIDE, options.timeout)
     expected = run.events * options.fanout
-    stats, received, recorded_ns, dead, summary = await _settle(
-        expected, options, herald, receiver, group
-    )
+    stats, received, recorded_ns, dead, summary = await _settle(expected, options, herald, receiver, group)
     result = LatencyResult(
         rate=options.rate,
         duration=options.duration,

@@ -28,6 +28,7 @@ class BenchOptions:
     ceiling_concurrency: int = 64  # Herald's default per-endpoint concurrency cap
     timeout: float = 300.0  # the longest any one wait may take
     stall: float = 30.0  # give up waiting when nothing new arrived for this long
+    transport: str = ""  # HERALD_TRANSPORT for Herald's processes ("": Herald's default)
 
     @property
     def runs_throughput(self) -> bool:
@@ -49,5 +50,7 @@ class BenchOptions:
             raise ValueError("--batch must be at most 1000 (the API's batch limit)")
         if self.rate < 1 or self.duration <= 0:
             raise ValueError("--rate must be at least 1 and --duration positive")
+        if self.transport not in ("", "aiohttp", "reqwest"):
+            raise ValueError(f"--transport must be aiohttp or reqwest, got {self.transport!r}")
         if self.payload < 0 or self.ceiling_concurrency < 1:
             raise ValueError("--payload must be >= 0 and --ceiling-concurrency >= 1")

@@ -154,3 +154,17 @@ async def backend_connections(admin_url: str, name: str) -> int:
     finally:
         await engine.dispose()
     return int(count or 0)
+
+
+async def backend_pids(admin_url: str, name: str) -> list[int]:
+    """The server processes of the sessions connected to database `name` (PostgreSQL runs one per
+    session), to read their CPU time from /proc when the server is on this machine."""
+    engine = create_async_engine(_driver_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :name"), {"name": name}
+            )
+            return [int(row[0]) for row in rows]
+    finally:
+        await engine.dispose()

@@ -13,6 +13,7 @@ from herald.bench.results import BenchResult
 
 TARGETS = {"sqlite": 5_000, "postgresql": 10_000}  # deliveries/s the design asks of each backend
 LATENCY_TARGET_MS = 100.0  # p99 publish→delivered at a steady 1,000 events/s
+CPU_TARGET_US = 90.0  # Herald's CPU per delivery, all its processes summed (issue 13)
 
 
 def to_json(result: BenchResult) -> bytes:
@@ -41,6 +42,7 @@ def _dead(flag: bool) -> str:
 def print_table(result: BenchResult, console: Console) -> None:
     o = result.options
     workers = f", {o['workers']} worker(s)" if result.backend == "postgresql" else " (herald serve)"
+    workers += f", transport {o['transport']}" if o.get("transport") else ""
     table = Table(
         title=f"herald bench — {result.backend}{workers}, fan-out {o['fanout']}, "
         f"{result.machine['cpus']} CPUs, Herald {result.herald_version}",
@@ -54,11 +56,13 @@ def print_table(result: BenchResult, console: Console) -> None:
         )
     table.add_column("measure")
     table.add_column("value", justify="right")
-    if (c := result.ceiling) is not None:
+    for c in (result.ceiling, result.native_ceiling):
+        if c is None:
+            continue
         table.add_section()
         table.add_row(
-            "[bold]ceiling[/bold] (bare aiohttp client)",
-            f"{c.requests_per_s:,.0f} req/s",
+            f"[bold]ceiling[/bold] (bare {c.client} client)",
+            f"{c.requests_per_s:,.0f} req/s · {c.cpu_us_per_request:.0f} µs CPU/req",
         )
         table.add_row("  requests · in flight · body", f"{c.requests:,} · {c.concurrency} · {c.body_bytes} B")
         if c.errors or c.received != c.requests:
@@ -78,7 +82,16 @@ def print_table(result: BenchResult, console: Console) -> None:
         table.add_row("  to last delivery recorded (nothing pending)", recorded)
         table.add_row("  target", f"{target:,} deliveries/s")
         if result.ratio is not None:
-            table.add_row("  [bold]ratio Herald / ceiling[/bold]", f"[bold]{result.ratio:.2f}[/bold]")
+            table.add_row("  [bold]ratio Herald / aiohttp ceiling[/bold]", f"[bold]{result.ratio:.2f}[/bold]")
+        if t.herald_cpu_us_per_delivery is not None:
+            table.add_row(
+                "  [bold]CPU per delivery[/bold]: Herald's processes",
+                f"[bold]{t.herald_cpu_us_per_delivery:.0f} µs[/bold] (target ≤ {CPU_TARGET_US:g})",
+            )
+        if t.postgres_cpu_us_per_delivery is not None:
+            table.add_row(
+                "  CPU per delivery: PostgreSQL backends", f"{t.postgres_cpu_us_per_delivery:.0f} µs"
+            )
         table.add_row(
             "  events · deliveries received / expected", f"{t.events:,} · {t.received:,} / {t.expected:,}"
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 @dataclass
 class CeilingResult:
+    client: str  # aiohttp | reqwest
     requests: int
     concurrency: int
     seconds: float
@@ -15,6 +16,7 @@ class CeilingResult:
     body_bytes: int
     errors: int
     received: int  # what the receiver counted (should equal requests)
+    cpu_us_per_request: float  # the bench process's CPU (all threads) per request
 
 
 @dataclass
@@ -33,6 +35,10 @@ class ThroughputResult:
     recorded_seconds: float | None  # first publish request → no delivery pending in the database
     recorded_deliveries_per_s: float | None
     latency_ms: dict[str, float]  # publish → delivered, over every delivery
+    # CPU from the first publish request until nothing is pending, per delivery received: Herald's
+    # processes (API, serve, workers) summed; PostgreSQL's backends of the bench database (None on SQLite).
+    herald_cpu_us_per_delivery: float | None = None
+    postgres_cpu_us_per_delivery: float | None = None
 
 
 @dataclass
@@ -61,7 +67,8 @@ class BenchResult:
     backend: str
     options: dict[str, Any]
     machine: dict[str, Any]
-    ceiling: CeilingResult | None = None
+    ceiling: CeilingResult | None = None  # the bare aiohttp client: the reference the ratio divides by
+    native_ceiling: CeilingResult | None = None  # the bare pyreqwest client, in the same run
     throughput: ThroughputResult | None = None
     ratio: float | None = None  # Herald deliveries/s ÷ ceiling requests/s
     latency: LatencyResult | None = None

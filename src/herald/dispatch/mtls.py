@@ -9,7 +9,7 @@ import logging
 import ssl
 from urllib.parse import quote
 
-from herald.dispatch.tls import MappingCache, TlsContexts
+from herald.dispatch.tls import MappingCache, TlsContexts, identity_of
 from herald.dispatch.transport import Transport
 from herald.domain.certificates import WEBHOOKS
 from herald.domain.models import Endpoint, ErrorKind, Request, Response, TransportError
@@ -92,10 +92,12 @@ class MtlsRouter:
             return await self._via_gateway(account_id, request)
         if not request.url.startswith("https:"):
             return await transport.send(request)
-        _, tls = await self.context_for(account_id, WEBHOOKS, request.url)
+        mapping, tls = await self.context_for(account_id, WEBHOOKS, request.url)
         if isinstance(tls, TransportError):
             return tls
-        return await transport.send(dataclasses.replace(request, tls=tls) if tls else request)
+        if tls is None or mapping is None:
+            return await transport.send(request)
+        return await transport.send(dataclasses.replace(request, tls=tls, identity=identity_of(mapping)))
 
     async def _via_gateway(self, account_id: str, request: Request) -> Response | TransportError:
         if not self.gateway_url or not self.gateway_token or self.gateway_transport is None:

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from herald.domain.models import ClientIdentity
 from herald.store import mtls as store
 from herald.store.database import Database
 from herald.store.mtls import Mapping
@@ -47,6 +48,13 @@ def load_client_certificate(ctx: ssl.SSLContext, certificate: str, private_key: 
                 out.write(text)
             paths.append(str(path))
         ctx.load_cert_chain(paths[0], paths[1])
+
+
+def identity_of(mapping: Mapping) -> ClientIdentity:
+    """A mapping's material for PEM-taking transports; its key changes with every new version."""
+    return ClientIdentity(
+        f"{mapping.id}@{mapping.updated_at!r}", mapping.certificate, mapping.private_key, mapping.ca_bundle
+    )
 
 
 class TlsContexts:

@@ -23,6 +23,7 @@ from herald.dispatch.guard import (
     system_lookup,
 )
 from herald.domain.models import ErrorKind, Request, Response, TransportError
+from herald.domain.urls import CanonicalURL
 
 RESPONSE_BODY_LIMIT = 4096
 
@@ -80,6 +81,24 @@ def _request_url(canonical: str) -> URL:
     return URL(canonical, encoded=True)  # already canonical: requested exactly as stored and vetted
 
 
+def admitted(guard: AddressGuard | None, allow_http: bool, url: str) -> CanonicalURL | TransportError:
+    """The canonical target a request may leave for (`guard.admit`), or the `blocked_target` error saying
+    why it may not. Every transport asks this before it connects."""
+    try:
+        return admit(url, guard, allow_http)
+    except BlockedTarget as exc:
+        return TransportError(ErrorKind.BLOCKED_TARGET, str(exc)[:500])
+
+
+def answer(status: int, body: bytes, header: Callable[[str], str | None]) -> Response | TransportError:
+    """What a received answer means: an mTLS gateway's 424 is a transport failure; otherwise the status,
+    the (already bounded) body and Retry-After. `header` looks a response header up by name."""
+    if status == 424 and (gateway_error := header("LP-error-from-transport")):
+        return gateway_failure(gateway_error, header("LP-message-from-transport") or "")
+    retry_after = header("Retry-After")
+    return Response(status, body, {"retry-after": retry_after} if retry_after else {})
+
+
 def gateway_failure(error: str, message: str) -> TransportError:
     """An mTLS forward gateway's 424: the transport between it and the endpoint failed."""
     kind = ErrorKind(error) if error in ErrorKind.__members__.values() else ErrorKind.NETWORK
@@ -135,10 +154,9 @@ class AiohttpTransport:
         return found
 
     async def send(self, request: Request) -> Response | TransportError:
-        try:
-            target = admit(request.url, self.guard, self.allow_http)
-        except BlockedTarget as exc:
-            return TransportError(ErrorKind.BLOCKED_TARGET, str(exc)[:500])
+        target = admitted(self.guard, self.allow_http, request.url)
+        if isinstance(target, TransportError):
+            return target
         https = target.https
         if self._session is None:
             self._session = self._open()
@@ -157,10 +175,7 @@ class AiohttpTransport:
                     if not chunk:
                         break
                     body += chunk
-                if resp.status == 424 and (gateway_error := resp.headers.get("LP-error-from-transport")):
-                    return gateway_failure(gateway_error, resp.headers.get("LP-message-from-transport", ""))
-                retry_after = resp.headers.get("Retry-After")
-                return Response(resp.status, body, {"retry-after": retry_after} if retry_after else {})
+                return answer(resp.status, body, resp.headers.get)
         except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
             return classify(exc)
 

@@ -75,12 +75,24 @@ class ClaimedDelivery:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientIdentity:
+    """An endpoint's mTLS material as PEM text, for transports that take PEM rather than an
+    `ssl.SSLContext`. `key` changes whenever the material does (mapping id and version)."""
+
+    key: str
+    certificate: str
+    private_key: str
+    ca_bundle: str | None  # trusted instead of the default CAs (see docs/adr/0011)
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     url: str
     body: bytes
     headers: dict[str, str]
     tls: ssl.SSLContext | None = None  # an endpoint's own TLS (mTLS); None: the transport's default
     read_timeout: float | None = None  # the profile's own read timeout; None: the transport's default
+    identity: ClientIdentity | None = None  # the same mTLS material as `tls`, as PEM
 
 
 @dataclass(frozen=True, slots=True)
