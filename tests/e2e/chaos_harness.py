@@ -110,19 +110,8 @@ class PrivatePostgres:
 
     def init(self) -> None:
         subprocess.run(
-            [
-                str(self.bindir / "initdb"),
-                "-D",
-                str(self.data),
-                "-U",
-                "postgres",
-                "-A",
-                "trust",
-                "-E",
-                "UTF8",
-                "-N",
-                "--no-instructions",
-            ],
+            [str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+             "-N", "--no-instructions"],
             check=True,
             capture_output=True,
             cwd=self.dir,
@@ -134,19 +123,9 @@ class PrivatePostgres:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
-                    str(self.bindir / "postgres"),
-                    "-D",
-                    str(self.data),
-                    "-p",
-                    str(self.port),
-                    "-k",
-                    str(self.dir),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "max_connections=200",
+                    str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
+                    "-k", str(self.dir), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                    "-c", "max_connections=200",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
