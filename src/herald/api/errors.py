@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from herald.api.mediatype import is_json
 from herald.store.database import UNAVAILABLE, database_unavailable
@@ -130,12 +131,25 @@ async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
     return error_response(400, "bad_request", exc.message, exc.data)
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     type_ = _STATUS_TYPES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else type_
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 404 and message == "Not Found":
         message = "no such route"
-    return error_response(exc.status_code, type_, message, headers=getattr(exc, "headers", None))
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route matching the path; a path has a route per method.
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return error_response(exc.status_code, type_, message, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
