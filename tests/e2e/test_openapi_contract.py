@@ -1,9 +1,9 @@
 """The OpenAPI document against the live server: schemathesis, every check, bounded examples per operation.
 
 What must hold: no server error, no status a route answers that its operation does not declare, answers
-matching the declared error schema, content types and Allow headers. Three findings judge the API's business
+matching the declared error schema, content types and Allow headers. Two checks judge the API's business
 rules against bare JSON Schema (a schema-valid subscription URL of "0" is refused with 422; a numeric
-`timestamp` is read as epoch seconds) or time a long-poll, so they are reported, not failures."""
+`timestamp` is read as epoch seconds), so they are reported, not failures."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from e2e_harness import HERALD_BIN, Herald
 BUSINESS_RULES = {
     "ST201",  # negative_data_rejection: a schema-violating value the server reads anyway
     "ST202",  # positive_data_acceptance: a schema-valid value a business rule refuses (422, 404, 409)
-    "ST112",  # response time: the listen long-poll (`wait`) answers when its time is up, by design
 }
+# Long-lived by design (the inspector's event stream, the `herald listen` long poll): see test_fuzz.py.
+LONG_LIVED = r"^/v1/(inspect/bins/\{bin_id\}/stream|listen/sessions/\{session_id\}/requests)$"
 SUMMARY_LINE = re.compile(r"❌ (ST\d+) ([^:]+): (\d+)")
 
 
@@ -36,9 +37,12 @@ def test_every_status_is_documented_and_no_server_error(
             "--header", f"Authorization: Bearer {herald.token}",
             "--checks", "all",
             "--phases", "examples,coverage,fuzzing",
-            "--max-examples", "5",  # per operation: about two minutes on two busy cores
-            "--workers", "2",
-            "--request-timeout", "40",  # the listen long-poll waits up to 25 s
+            "--max-examples", "4",  # per operation: under three minutes on two cores
+            "--workers", "1",  # CPython 3.11's ast.parse is not thread-safe (see test_fuzz.py)
+            "--request-timeout", "10",
+            "--exclude-path-regex", LONG_LIVED,
+            "--generation-database", "none",
+            "--suppress-health-check", "all",
             "--seed", "11",
             "--no-color",
         ],

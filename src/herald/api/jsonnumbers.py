@@ -51,14 +51,20 @@ def _int(text: str) -> int | _Unreadable:
     return value
 
 
-def _find(node: Any, path: list[str]) -> tuple[list[str], _Unreadable] | None:
-    if isinstance(node, _Unreadable):
-        return path, node
-    items: Any = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, value in items:
-        found = _find(value, [*path, str(key)])
-        if found:
-            return found
+def _find(document: Any) -> tuple[list[str], _Unreadable] | None:
+    """The first refused number in document order, with its path (iterative: documents may be deep)."""
+    stack: list[tuple[list[str], Any]] = [([], document)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, _Unreadable):
+            return path, node
+        if isinstance(node, dict):
+            children = list(node.items())
+        elif isinstance(node, list):
+            children = list(enumerate(node))
+        else:
+            continue
+        stack.extend(([*path, str(key)], value) for key, value in reversed(children))
     return None
 
 
@@ -68,9 +74,9 @@ def unreadable_number(body: bytes) -> tuple[str, str] | None:
         return None
     try:
         document = json.loads(body, parse_constant=_constant, parse_float=_float, parse_int=_int)
-    except ValueError:  # not JSON at all: the route answers that itself
+    except (ValueError, RecursionError):  # not JSON (or too deep to read): the route answers that itself
         return None
-    found = _find(document, [])
+    found = _find(document)
     if found is None:
         return None
     path, number = found
