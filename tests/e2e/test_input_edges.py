@@ -200,3 +200,19 @@ def test_the_body_limit_still_holds_just_under_it(herald: Herald, account: str) 
     url = f"{herald.base_url}/v1/accounts/{account}/events"
     small = b'{"type": "big.event", "data": {"blob": "' + b"x" * (MAX_BODY_BYTES - 100) + b'"}}'
     assert urllib_post(url, small, herald.token)[0] == 202
+
+
+def test_a_client_that_expects_100_continue_gets_the_413_without_sending_the_body(herald: Herald) -> None:
+    """Reading the body would make the server send `100 Continue` and invite the upload it refuses."""
+    import socket
+
+    host, port = herald.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/accounts/a/events HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"expect: 100-continue\r\ncontent-length: %d\r\n\r\n" % (16 * MIB)
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
