@@ -34,6 +34,18 @@ def _settings(**overrides: object) -> Settings:
         raise typer.Exit(2) from exc
 
 
+def _check_keys(settings: Settings) -> None:
+    """Refuse to start with master keys that cannot open the database's secrets, and never make a new key
+    file for a database that has some (store/keycheck.py)."""
+    from herald.store.keycheck import prepare_keys
+
+    try:
+        asyncio.run(prepare_keys(settings))
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
 def _logging(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(
@@ -59,6 +71,7 @@ def _run_http(settings: Settings, with_dispatcher: bool) -> None:
     token = settings.admin_token
     generated = token is None
     token = token or generate_admin_token()
+    _check_keys(settings)
     runtime = Runtime.build(settings)
     api = create_app(runtime, token, with_dispatcher=with_dispatcher)
     role = "API + dispatcher" if with_dispatcher else "API"
@@ -157,6 +170,7 @@ def worker(
 
         host, _, port = metrics_listen.rpartition(":")
         start_http_server(int(port), addr=host or "127.0.0.1")
+    _check_keys(settings)
     _install_uvloop()
     asyncio.run(_worker(settings))
 
@@ -194,6 +208,7 @@ def mtls_gateway(
     from herald.gateway import create_gateway
     from herald.runtime import Runtime
 
+    _check_keys(settings)
     runtime = Runtime.build(settings)
     gateway = create_gateway(*runtime.gateway_parts(), settings.gateway_token)
     host, _, port = settings.gateway_listen.rpartition(":")
@@ -208,6 +223,8 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     """Create or upgrade the database schema."""
     settings = _settings(database_url=database_url)
     from herald.runtime import Runtime
+
+    _check_keys(settings)
 
     async def run() -> None:
         runtime = Runtime.build(settings)
@@ -224,6 +241,8 @@ def rekey(database_url: DatabaseUrl = None) -> None:
     settings = _settings(database_url=database_url)
     from herald.runtime import Runtime
     from herald.store.rekey import reencrypt_all
+
+    _check_keys(settings)
 
     async def run() -> int:
         runtime = Runtime.build(settings)

@@ -175,12 +175,15 @@ class Settings:
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
-    def secret_keys(self) -> list[str]:
-        """The configured master keys; when none is given, a key file beside the data is made once."""
+    def secret_keys(self, *, create: bool = True) -> list[str]:
+        """The configured master keys; when none is given, a key file beside the data is made once
+        (with `create`; without, no keys). Processes first ask store/keycheck.py whether they may."""
         if self.secret_key:
             return [k.strip() for k in self.secret_key.split(",") if k.strip()]
         path = Path(self.secret_key_file)
         if not path.exists():
+            if not create:
+                return []
             _create_key_file(path)
         return [path.read_text().strip()]
 

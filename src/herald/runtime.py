@@ -21,6 +21,7 @@ from herald.dispatch.transports import build_transport
 from herald.store import inspect as inspect_store
 from herald.store import listen as listen_store
 from herald.store.database import Database
+from herald.store.keycheck import verify_keys
 from herald.store.migrate import upgrade
 from herald.store.secretbox import SecretBox
 
@@ -75,7 +76,10 @@ class Runtime:
         return MtlsRouter(MappingCache(self.db, self.box, s.mtls_refresh), contexts), transport
 
     async def migrate(self) -> None:
+        """Bring the schema up to date, then make sure this process's keys open its secrets (and seal the
+        key check value on first use); raises KeyMismatch."""
         await upgrade(self.db)
+        await verify_keys(self.db, self.box, self.settings)
 
     @contextlib.asynccontextmanager
     async def maintenance(self, *, background: bool = False) -> AsyncIterator[None]:

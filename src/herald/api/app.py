@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from herald import __version__
-from herald.api import errors
+from herald.api import errors, openapi
 from herald.api.authstate import auth_state
 from herald.api.compat import livechat
 from herald.api.context import AppContext
@@ -75,6 +75,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
     )
     app.state.herald = ctx
     errors.install(app)
+    openapi.install(app)  # every error status each route can answer, with the error schema
     for router in (
         applications.router,
         app_installations.router,

@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
+from herald.api.mediatype import is_json
 from herald.store.database import UNAVAILABLE, database_unavailable
 from herald.store.errors import Conflict, Invalid, NotFound, StoreError
 
@@ -73,8 +75,30 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> tuple[str, str]:
     return where, ".".join(str(p) for p in parts)
 
 
-async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+def validation_response(items: list[dict[str, Any]]) -> JSONResponse:
+    """422 naming the first field at fault; `items` are {field, location, message, code}."""
+    first = items[0] if items else {"field": "", "message": "invalid request"}
+    message = f"{first['field'] or 'body'}: {first['message']}"
+    return error_response(422, "validation", message, {"field": first["field"], "errors": items})
+
+
+# FastAPI reads a body as JSON only with a JSON content type (curl -d sends a form type): say so, rather
+# than "body: Input should be a valid dictionary" about the bytes it kept.
+NOT_JSON_MESSAGE = "send the request body as JSON, with the header content-type: application/json"
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = exc.errors()
+    # Without a JSON content type FastAPI did not parse the body, so every complaint about it is that.
+    if not is_json(request.headers.get("content-type")) and any(
+        tuple(e.get("loc", ()))[:1] == ("body",) for e in errors
+    ):
+        return error_response(
+            415,
+            "unsupported_media_type",
+            NOT_JSON_MESSAGE,
+            {"field": "content-type", "content_type": request.headers.get("content-type", "")},
+        )
     if any(e.get("type") == "json_invalid" for e in errors):
         detail = next(e for e in errors if e.get("type") == "json_invalid")
         return error_response(
@@ -89,9 +113,7 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         items.append(
             {"field": path, "location": where, "message": e.get("msg", "invalid"), "code": e.get("type")}
         )
-    first = items[0] if items else {"field": "", "message": "invalid request"}
-    message = f"{first['field'] or 'body'}: {first['message']}"
-    return error_response(422, "validation", message, {"field": first["field"], "errors": items})
+    return validation_response(items)
 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -109,12 +131,25 @@ async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
     return error_response(400, "bad_request", exc.message, exc.data)
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     type_ = _STATUS_TYPES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else type_
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 404 and message == "Not Found":
         message = "no such route"
-    return error_response(exc.status_code, type_, message, headers=getattr(exc, "headers", None))
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route matching the path; a path has a route per method.
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return error_response(exc.status_code, type_, message, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -26,6 +26,20 @@ def _no_nul(value: str) -> str:
 # Free text stored as-is: names, descriptions, URLs, keys.
 Text = Annotated[str, AfterValidator(_no_nul)]
 
+
+def _header_value(value: str) -> str:
+    # Sent as an HTTP header on every delivery: CR/LF would split the request (header injection), other
+    # controls and non-ASCII are refused or mangled by HTTP stacks, and edge spaces are stripped by them.
+    if any(not " " <= c <= "~" for c in value):
+        raise ValueError("must be printable ASCII, no CR, LF or other control characters (a header value)")
+    if value != value.strip(" "):
+        raise ValueError("must not start or end with a space (it is sent as a header)")
+    return value
+
+
+# A secret Herald sends as a header value (api-key keys, bearer tokens).
+HeaderValue = Annotated[str, AfterValidator(_header_value)]
+
 AccountId = Annotated[str, Path(pattern=ACCOUNT_PATTERN, description="The account (tenant) id")]
 ResourceId = Annotated[str, Path(pattern=ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=250, description="Page size")]

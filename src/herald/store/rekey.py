@@ -9,15 +9,17 @@ from sqlalchemy import Column, Table, select, update
 
 from herald.store.database import Database
 from herald.store.secretbox import SecretBox
-from herald.store.tables import applications, credentials, mtls_mappings, subscriptions
+from herald.store.tables import applications, credentials, key_check, mtls_mappings, subscriptions
 
 # Every encrypted column, by table. Access tokens are hashed, not encrypted: nothing to re-seal there.
-ENCRYPTED: list[tuple[Table, list[str]]] = [
+SECRETS: list[tuple[Table, list[str]]] = [
     (applications, ["client_secret"]),
     (subscriptions, ["secret"]),
     (credentials, ["secret", "previous_secret"]),
     (mtls_mappings, ["private_key"]),
 ]
+# ...and the key check value, re-sealed with them so that the old keys can be dropped after a rekey.
+ENCRYPTED: list[tuple[Table, list[str]]] = [*SECRETS, (key_check, ["sealed"])]
 
 
 async def reencrypt_all(db: Database, box: SecretBox) -> int:

@@ -418,3 +418,13 @@ endpoint_tokens = Table(
     Column("tokens", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# One row (id 1): a constant sealed with the master key at first use, so that a process whose keys cannot
+# open it refuses to start instead of failing every delivery (store/keycheck.py). `herald rekey` re-seals it.
+key_check = Table(
+    "key_check",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sealed", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

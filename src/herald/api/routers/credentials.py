@@ -10,7 +10,17 @@ from pydantic import Field
 
 from herald.api.auth import Context, CurrentPrincipal, Principal
 from herald.api.errors import ApiError
-from herald.api.schemas import AccountId, Cursor, Limit, Model, OutModel, Page, ResourceId, Text
+from herald.api.schemas import (
+    AccountId,
+    Cursor,
+    HeaderValue,
+    Limit,
+    Model,
+    OutModel,
+    Page,
+    ResourceId,
+    Text,
+)
 from herald.domain.credentials import Scheme
 from herald.domain.scopes import CONFIGURATION_RW
 from herald.store import credentials as store
@@ -44,10 +54,10 @@ class CredentialIn(Model):
         default=None, description="lp-signature (default base64)"
     )
     header: str | None = Field(default=None, pattern=HEADER_PATTERN, description="api-key: header name")
-    key: Text | None = Field(
+    key: HeaderValue | None = Field(
         default=None, min_length=8, max_length=500, description="api-key (default: generated)"
     )
-    token: Text | None = Field(
+    token: HeaderValue | None = Field(
         default=None, min_length=8, max_length=2000, description="bearer (default: generated)"
     )
     asymmetric: bool | None = Field(default=None, description="standard: ed25519 (v1a) instead of HMAC (v1)")
@@ -86,8 +96,8 @@ class RotateIn(Model):
         le=7 * 86_400,
         description="Seconds the old secret keeps signing too (schemes that carry several signatures)",
     )
-    key: Text | None = Field(default=None, min_length=8, max_length=500)
-    token: Text | None = Field(default=None, min_length=8, max_length=2000)
+    key: HeaderValue | None = Field(default=None, min_length=8, max_length=500)
+    token: HeaderValue | None = Field(default=None, min_length=8, max_length=2000)
 
 
 class CredentialOut(OutModel):

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, unquote_plus
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from herald.api.auth import Context, client_address
 from herald.api.schemas import ACCOUNT_PATTERN
@@ -44,6 +45,13 @@ TOKEN_REQUEST_SCHEMA: dict[str, Any] = {
         "account_id": {"type": "string", "description": "Bind the token to one account of the application"},
     },
 }
+
+
+class OAuthErrorOut(BaseModel):
+    """RFC 6749 section 5.2: OAuth errors have their own shape."""
+
+    error: str
+    error_description: str
 
 
 class OAuthError(Exception):
@@ -191,6 +199,14 @@ async def _issue(request: Request, ctx: Context) -> dict[str, Any]:
     "/oauth/token",
     summary="Get an access token (OAuth 2.0 client credentials)",
     response_class=JSONResponse,
+    responses={
+        400: {
+            "model": OAuthErrorOut,
+            "description": "invalid_request, unsupported_grant_type, invalid_scope",
+        },
+        401: {"model": OAuthErrorOut, "description": "invalid_client"},
+        429: {"model": OAuthErrorOut, "description": "too_many_requests: too many failed attempts"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
