@@ -598,3 +598,43 @@ def test_failed_authentication_is_rate_limited(herald_factory: Callable[..., Her
     limited = call(h, "get_license_webhooks_state", {}, token=s.token)
     assert_error(limited, 429, "too_many_requests")
     assert limited.headers["retry-after"]
+
+
+def test_owner_account_decides_which_pats_manage_the_webhooks(herald: Herald) -> None:
+    """ADR 0013: the PATs of the application's owner account (the developer's license) manage its
+    webhooks; only the admin sets the owner."""
+    s = Setup(herald)
+    developer, successor = license_id(), license_id()
+    app_path = f"/v1/applications/{s.app['id']}"
+    bad = s.api.request("PATCH", app_path, json={"owner_account_id": "bad id!"})
+    assert assert_error(bad, 422, "validation")["data"]["field"] == "owner_account_id"
+    by_app = httpx.patch(
+        herald.base_url + app_path,
+        json={"owner_account_id": developer},
+        headers={"authorization": f"Bearer {s.token}"},
+        timeout=10,
+    )
+    assert_error(by_app, 403, "authorization")
+    assert (
+        s.api.expect(200, "PATCH", app_path, json={"owner_account_id": developer})["owner_account_id"]
+        == developer
+    )
+    assert s.api.expect(200, "GET", app_path)["owner_account_id"] == developer
+
+    def pat_of(account: str) -> tuple[str, str]:
+        token = s.api.expect(201, "POST", f"/v1/accounts/{account}/tokens", json={})["token"]
+        return ("5c9871d5372c824cbf22d860a707a578", token)  # an agent's account ID as the username
+
+    dev_pat, next_pat = pat_of(developer), pat_of(successor)
+    body = {"owner_client_id": s.client_id}
+    assert ok(call(herald, "list_webhooks", body, basic=dev_pat)) == []
+    assert_error(call(herald, "list_webhooks", body, basic=next_pat), 404, "not_found")
+    s.api.expect(200, "PATCH", app_path, json={"owner_account_id": successor})
+    assert ok(call(herald, "list_webhooks", body, basic=next_pat)) == []
+    assert_error(call(herald, "list_webhooks", body, basic=dev_pat), 404, "not_found")
+    # A PAT without webhooks.configuration:rw cannot register, even for its own application.
+    narrow = s.api.expect(
+        201, "POST", f"/v1/accounts/{successor}/tokens", json={"scopes": ["webhooks.state:ro"]}
+    )["token"]
+    error = assert_error(call(herald, "list_webhooks", body, basic=("agent", narrow)), 403, "authorization")
+    assert error["data"] == {"scope": "webhooks.configuration:rw"}
