@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ssl
+import types
 from pathlib import Path
 
 import pytest
 import trustme
 
+from herald import server_tls as server_tls_module
 from herald.config import ConfigError
 from herald.server_tls import ServerTls, scheme, server_context, server_tls
 
@@ -53,3 +55,20 @@ def test_a_key_of_another_certificate_is_refused(pair: tuple[str, str], tmp_path
     (tmp_path / "junk.pem").write_text("not a certificate")
     with pytest.raises(ConfigError, match="cannot load"):
         server_tls(str(tmp_path / "junk.pem"), pair[1])
+
+
+def test_the_floor_is_ours_not_the_platform_default(
+    pair: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python's own server default is TLS 1.2 today; a platform that offered less must not lower ours."""
+
+    def permissive(protocol: int) -> ssl.SSLContext:
+        context = ssl.SSLContext(protocol)
+        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        return context
+
+    names = ("PROTOCOL_TLS_SERVER", "TLSVersion", "SSLError")
+    fake = types.SimpleNamespace(**{n: getattr(ssl, n) for n in names}, SSLContext=permissive)
+    monkeypatch.setattr(server_tls_module, "ssl", fake)
+    context = server_context(ServerTls(*pair))
+    assert context.minimum_version is ssl.TLSVersion.TLSv1_2
