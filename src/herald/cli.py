@@ -12,6 +12,7 @@ from rich.console import Console
 
 from herald import __version__
 from herald.config import ConfigError, Settings, generate_admin_token, load_settings
+from herald.server_tls import ServerTls, scheme, server_context, server_tls
 
 if TYPE_CHECKING:
     from herald.runtime import Runtime
@@ -21,6 +22,10 @@ console = Console(stderr=True)
 
 Listen = Annotated[str | None, typer.Option("--listen", help="host:port (HERALD_LISTEN)")]
 DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="HERALD_DATABASE_URL")]
+TlsCert = Annotated[
+    str | None, typer.Option("--tls-cert", help="PEM certificate chain: serve HTTPS (HERALD_TLS_CERT)")
+]
+TlsKey = Annotated[str | None, typer.Option("--tls-key", help="PEM private key (HERALD_TLS_KEY)")]
 
 
 def _settings(**overrides: object) -> Settings:
@@ -41,6 +46,14 @@ def _check_keys(settings: Settings) -> None:
 
     try:
         asyncio.run(prepare_keys(settings))
+    except ConfigError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _tls(settings: Settings) -> ServerTls | None:
+    try:
+        return server_tls(settings.tls_cert, settings.tls_key)
     except ConfigError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
@@ -68,6 +81,7 @@ def _run_http(settings: Settings, with_dispatcher: bool) -> None:
     from herald.api.app import create_app
     from herald.runtime import Runtime
 
+    tls = _tls(settings)
     token = settings.admin_token
     generated = token is None
     token = token or generate_admin_token()
@@ -75,9 +89,9 @@ def _run_http(settings: Settings, with_dispatcher: bool) -> None:
     runtime = Runtime.build(settings)
     api = create_app(runtime, token, with_dispatcher=with_dispatcher)
     role = "API + dispatcher" if with_dispatcher else "API"
-    console.print(f"[bold]Herald {__version__}[/bold] ({role}) listening on http://{settings.listen}")
+    console.print(f"[bold]Herald {__version__}[/bold] ({role}) listening on {scheme(tls)}://{settings.listen}")
     console.print(f"  database: {settings.database_url}")
-    console.print(f"  API docs: http://{settings.listen}/docs")
+    console.print(f"  API docs: {scheme(tls)}://{settings.listen}/docs")
     if generated:
         console.print(f"  admin token (generated; set HERALD_ADMIN_TOKEN to keep one): [bold]{token}[/bold]")
     if settings.allow_private_targets:
@@ -91,6 +105,8 @@ def _run_http(settings: Settings, with_dispatcher: bool) -> None:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
+        # uvicorn's own context cannot be told a minimum version; ours is the one every listener uses.
+        ssl_context_factory=(lambda _config, _default: server_context(tls)) if tls else None,
     )
 
 
@@ -109,10 +125,12 @@ def serve(
             help="PostgreSQL: dispatcher processes beside the API (0: the API process dispatches)",
         ),
     ] = 0,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
     """Run the API and a dispatcher in one process (SQLite file by default, no configuration); on
     PostgreSQL, --workers N runs N dispatcher processes beside the API instead."""
-    settings = _settings(listen=listen, database_url=database_url)
+    settings = _settings(listen=listen, database_url=database_url, tls_cert=tls_cert, tls_key=tls_key)
     if dev:
         settings = settings.with_overrides(allow_private_targets=True)
     _logging(settings)
@@ -127,7 +145,8 @@ def serve(
     from herald.runtime import Runtime
     from herald.workers import worker_pool
 
-    runtime = Runtime.build(settings)  # creates the key file, if any, before the workers read it
+    _check_keys(settings)  # creates the key file, if any, before the workers read it
+    runtime = Runtime.build(settings)
     asyncio.run(_migrate(runtime))  # the workers claim from the schema as it will be
     # uvicorn re-raises the SIGTERM it stopped on once it is done; as an exception (not the default
     # action, which ends the process at once) it lets the pool stop the workers on the way out.
@@ -148,9 +167,14 @@ async def _migrate(runtime: Runtime) -> None:
 
 
 @app.command()
-def api(listen: Listen = None, database_url: DatabaseUrl = None) -> None:
+def api(
+    listen: Listen = None,
+    database_url: DatabaseUrl = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+) -> None:
     """Run the API only (pair it with `herald worker` processes on PostgreSQL)."""
-    settings = _settings(listen=listen, database_url=database_url)
+    settings = _settings(listen=listen, database_url=database_url, tls_cert=tls_cert, tls_key=tls_key)
     _logging(settings)
     _run_http(settings, with_dispatcher=False)
 
@@ -196,12 +220,17 @@ async def _worker(settings: Settings) -> None:
 def mtls_gateway(
     listen: Annotated[str | None, typer.Option("--listen", help="host:port (HERALD_GATEWAY_LISTEN)")] = None,
     database_url: DatabaseUrl = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
 ) -> None:
     """Run the mTLS forward gateway (POST /mtls/account/{account_id}, LivePerson's protocol)."""
-    settings = _settings(database_url=database_url, gateway_listen=listen)
+    settings = _settings(
+        database_url=database_url, gateway_listen=listen, tls_cert=tls_cert, tls_key=tls_key
+    )
     if not settings.gateway_token:
         console.print("[red]configuration error:[/red] set HERALD_GATEWAY_TOKEN for callers to authenticate")
         raise typer.Exit(2)
+    tls = _tls(settings)
     _logging(settings)
     from aiohttp import web
 
@@ -213,9 +242,15 @@ def mtls_gateway(
     gateway = create_gateway(*runtime.gateway_parts(), settings.gateway_token)
     host, _, port = settings.gateway_listen.rpartition(":")
     console.print(
-        f"[bold]Herald {__version__}[/bold] mTLS gateway listening on http://{settings.gateway_listen}"
+        f"[bold]Herald {__version__}[/bold] mTLS gateway listening on {scheme(tls)}://{settings.gateway_listen}"
     )
-    web.run_app(gateway, host=host.strip("[]") or "127.0.0.1", port=int(port), print=None)
+    web.run_app(
+        gateway,
+        host=host.strip("[]") or "127.0.0.1",
+        port=int(port),
+        ssl_context=server_context(tls) if tls else None,
+        print=None,
+    )
 
 
 @app.command()

@@ -54,6 +54,9 @@ class Settings:
     mtls_gateway_url: str = ""
     gateway_token: str | None = None
     gateway_listen: str = "127.0.0.1:8090"
+    # TLS on Herald's own listeners (serve, api, mtls-gateway): PEM certificate chain and key files.
+    tls_cert: str = ""
+    tls_key: str = ""
     connect_timeout: float = 5.0
     read_timeout: float = 5.0
     # The HTTP client deliveries are sent with: `reqwest` (pyreqwest, native) or `aiohttp` (docs/adr/0011).

@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -242,11 +243,11 @@ class UnexpectedStatus(AssertionError):
 class Api:
     """A thin synchronous client of the Herald API (admin token)."""
 
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, verify: ssl.SSLContext | bool = True) -> None:
         self.base_url = base_url
         self.token = token
         self.http = httpx.Client(
-            base_url=base_url, headers={"authorization": f"Bearer {token}"}, timeout=30.0
+            base_url=base_url, headers={"authorization": f"Bearer {token}"}, timeout=30.0, verify=verify
         )
 
     def close(self) -> None:
@@ -393,16 +394,21 @@ class Herald:
     workers: list[Proc] = field(default_factory=list)
     _worker_seq: itertools.count[int] = field(default_factory=itertools.count)
     _api: Api | None = None
+    ca_file: str | None = None  # the CA that signed the API's certificate, when it serves HTTPS
 
     @property
     def api(self) -> Api:
         if self._api is None:
-            self._api = Api(self.base_url, self.token)
+            self._api = Api(self.base_url, self.token, verify=self.verify)
         return self._api
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
 
     def healthy(self) -> bool:
         try:
-            return httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200
+            return httpx.get(f"{self.base_url}/healthz", timeout=2, verify=self.verify).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -499,8 +505,11 @@ def herald_env(database_url: str, listen: str, token: str, **overrides: str) -> 
 
 
 @contextlib.contextmanager
-def deployment(backend: str, workdir: Path, workers: int = 2, **env_overrides: str) -> Iterator[Herald]:
-    """A running Herald on `backend`: `herald serve` (sqlite) or `herald api` + N workers (postgresql)."""
+def deployment(
+    backend: str, workdir: Path, workers: int = 2, ca_file: str | None = None, **env_overrides: str
+) -> Iterator[Herald]:
+    """A running Herald on `backend`: `herald serve` (sqlite) or `herald api` + N workers (postgresql).
+    With HERALD_TLS_CERT/KEY in `env_overrides` the API serves HTTPS; `ca_file` is the CA to trust."""
     if backend == "postgresql":
         skip_or_fail_without_pg()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -508,7 +517,9 @@ def deployment(backend: str, workdir: Path, workers: int = 2, **env_overrides: s
     port = free_port()
     token = "hrd_test_" + uuid.uuid4().hex
     env = herald_env(database_url, f"127.0.0.1:{port}", token, **env_overrides)
-    herald = Herald(backend, database_url, f"http://127.0.0.1:{port}", token, env, workdir)
+    scheme = "https" if env.get("HERALD_TLS_CERT") else "http"
+    base_url = f"{scheme}://127.0.0.1:{port}"
+    herald = Herald(backend, database_url, base_url, token, env, workdir, ca_file=ca_file)
     LIVE_DEPLOYMENTS.append(herald)
     try:
         herald.start_api()  # also migrates the schema, so workers start on a ready database

@@ -289,7 +289,7 @@ LIVECHAT_BODIES: dict[str, Any] = {
     "disable_license_webhooks": {"owner_client_id": "{client_id}"},
     "get_license_webhooks_state": {"owner_client_id": "{client_id}"},
 }
-for _version in ("v3.3", "v3.4", "v3.5", "v3.6"):
+for _version in ("v3.3", "v3.4", "v3.5", "v3.6", "v3.7"):
     for _method, _body in LIVECHAT_BODIES.items():
         SAMPLE_BODIES[f"POST /{_version}/configuration/action/{_method}"] = _body
 

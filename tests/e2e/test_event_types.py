@@ -10,11 +10,11 @@ def test_list_and_get_event_types(api: Api) -> None:
     listed = [t for t in api.expect(200, "GET", "/v1/event-types")["data"] if t["family"] != "custom"]
     names = {t["name"] for t in listed}
     assert {"AgentSnapshotEvent", "cqm.ExConversationChangeNotification", "incoming_chat"} <= names
-    assert len(listed) == 37
+    assert len(listed) == 56
     assert all(set(t) == {"name", "family", "schema_version", "description"} for t in listed)
 
     livechat = api.expect(200, "GET", "/v1/event-types", params={"family": "livechat"})["data"]
-    assert len(livechat) == 22 and {t["family"] for t in livechat} == {"livechat"}
+    assert len(livechat) == 41 and {t["family"] for t in livechat} == {"livechat"}
     assert_error(api.request("GET", "/v1/event-types", params={"family": "nope"}), 422, "validation")
 
     detail = api.expect(200, "GET", "/v1/event-types/AgentStateChangedEvent")

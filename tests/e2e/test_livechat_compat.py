@@ -289,16 +289,15 @@ def test_license_state_decides_delivery(herald: Herald, receiver: Receiver) -> N
     s = Setup(herald)
     path = receiver.new_path("lc-state")
     hook = s.register(receiver.url(path))
+    # "Webhooks are always automatically enabled for the licences that install your application."
     state = ok(call(herald, "get_license_webhooks_state", {}, token=s.token))
-    assert state == {"license_webhooks_enabled": False}
-    assert s.delivered_to(s.publish("incoming_chat", incoming_chat())) == set()  # registered, not enabled
-
-    s.enable()
+    assert state == {"license_webhooks_enabled": True}
+    first = s.publish("incoming_chat", incoming_chat())
+    assert s.delivered_to(first) == {hook}
+    s.enable()  # idempotent
     assert ok(call(herald, "get_license_webhooks_state", None, token=s.token)) == {
         "license_webhooks_enabled": True
     }
-    first = s.publish("incoming_chat", incoming_chat())
-    assert s.delivered_to(first) == {hook}
 
     assert ok(call(herald, "disable_license_webhooks", {}, token=s.token)) == {}
     assert s.delivered_to(s.publish("incoming_chat", incoming_chat())) == set()
@@ -461,8 +460,10 @@ def test_register_list_unregister(herald: Herald, receiver: Receiver) -> None:
         other_body = {**body, "owner_client_id": other.client_id}
         error = assert_error(call(herald, method, other_body, token=s.token), 404, "not_found")
         assert error["data"]["field"] == "owner_client_id"
+        # A PAT of a license that does not own the application: not found (ADR 0013).
         pat = s.api.expect(201, "POST", f"/v1/accounts/{s.license}/tokens", json={})["token"]
-        assert_error(call(herald, method, body, basic=(s.license, pat)), 403, "authorization")
+        found = assert_error(call(herald, method, body, basic=("agent-1", pat)), 404, "not_found")
+        assert found["data"]["field"] == "owner_client_id"
         narrow = oauth_token(herald, s.app, scope="webhooks.state:rw")
         error = assert_error(call(herald, method, body, token=narrow), 403, "authorization")
         assert error["data"] == {"scope": "webhooks.configuration:rw"}
@@ -471,7 +472,6 @@ def test_register_list_unregister(herald: Herald, receiver: Receiver) -> None:
         assert missing["data"]["field"] == "owner_client_id"
 
     invalid = [
-        ({**base, "type": "bot"}, "type"),
         ({**base, "type": "other"}, "type"),
         ({**base, "action": "nope"}, "action"),
         ({**base, "url": "ftp://example.com"}, "url"),
@@ -507,12 +507,20 @@ def test_list_webhook_names_and_unknown_paths(herald: Herald) -> None:
     assert "source_type" not in str(names)
     v34 = ok(call(herald, "list_webhook_names", {"version": "3.4"}, token=s.token))
     assert "source_type" in next(n for n in v34 if n["action"] == "incoming_chat")["filters"]
-    assert ok(call(herald, "list_webhook_names", None, token=s.token, version="v3.5")) == v34
+    v35 = ok(call(herald, "list_webhook_names", None, token=s.token, version="v3.5"))
+    assert v35 == ok(call(herald, "list_webhook_names", {"version": "3.5"}))
+    assert {n["action"] for n in v35} - {n["action"] for n in v34} == {
+        "tag_created",
+        "tag_deleted",
+        "tag_updated",
+    }
     error = assert_error(
         call(herald, "list_webhook_names", {"version": "2.0"}, token=s.token), 400, "unsupported_version"
     )
     assert error["data"]["field"] == "version"
-    assert_error(call(herald, "list_webhook_names", {}), 401, "authentication")
+    # No authorization needed, as LiveChat documents it; a bad token does not matter either.
+    assert ok(call(herald, "list_webhook_names", {})) == names
+    assert ok(call(herald, "list_webhook_names", {}, token="hoat_not-a-token")) == names
     error = assert_error(
         call(herald, "list_webhook_names", {"version": 3.3}, token=s.token), 422, "validation"
     )
@@ -529,7 +537,8 @@ def test_license_state_methods_errors(herald: Herald) -> None:
     pat = s.api.expect(201, "POST", f"/v1/accounts/{s.license}/tokens", json={})["token"]
     for method in ("enable_license_webhooks", "disable_license_webhooks", "get_license_webhooks_state"):
         assert_error(call(herald, method, {}), 401, "authentication")
-        assert_error(call(herald, method, {}, basic=("not-" + s.license, pat)), 401, "authentication")
+        assert_error(call(herald, method, {}, basic=("", pat)), 401, "authentication")
+        assert_error(call(herald, method, {}, basic=("agent-1", "hpat_wrong")), 401, "authentication")
         # A Bearer token: the token's client is used; an explicit owner_client_id is refused.
         error = assert_error(
             call(herald, method, {"owner_client_id": s.client_id}, token=s.token), 422, "validation"
@@ -549,7 +558,7 @@ def test_license_state_methods_errors(herald: Herald) -> None:
     # Scopes: reading needs webhooks.state:ro, switching webhooks.state:rw.
     reader = oauth_token(herald, s.app, account_id=s.license, scope="webhooks.state:ro")
     assert ok(call(herald, "get_license_webhooks_state", {}, token=reader)) == {
-        "license_webhooks_enabled": False
+        "license_webhooks_enabled": True
     }
     error = assert_error(call(herald, "enable_license_webhooks", {}, token=reader), 403, "authorization")
     assert error["data"] == {"scope": "webhooks.state:rw"}
@@ -569,10 +578,11 @@ def test_every_method_of_every_version_is_documented_and_authenticated(herald: H
         "disable_license_webhooks",
         "get_license_webhooks_state",
     )
-    for version in ("v3.3", "v3.4", "v3.5", "v3.6"):
+    for version in ("v3.3", "v3.4", "v3.5", "v3.6", "v3.7"):
         for method in methods:
             op = spec["paths"][f"/{version}/configuration/action/{method}"]["post"]
-            assert op["security"], (version, method)
+            # list_webhook_names needs no authorization (LiveChat's docs); every other method does.
+            assert bool(op.get("security")) is (method != "list_webhook_names"), (version, method)
     assert not any("{method}" in path for path in spec["paths"])  # the catch-all stays undocumented
 
 
@@ -588,3 +598,43 @@ def test_failed_authentication_is_rate_limited(herald_factory: Callable[..., Her
     limited = call(h, "get_license_webhooks_state", {}, token=s.token)
     assert_error(limited, 429, "too_many_requests")
     assert limited.headers["retry-after"]
+
+
+def test_owner_account_decides_which_pats_manage_the_webhooks(herald: Herald) -> None:
+    """ADR 0013: the PATs of the application's owner account (the developer's license) manage its
+    webhooks; only the admin sets the owner."""
+    s = Setup(herald)
+    developer, successor = license_id(), license_id()
+    app_path = f"/v1/applications/{s.app['id']}"
+    bad = s.api.request("PATCH", app_path, json={"owner_account_id": "bad id!"})
+    assert assert_error(bad, 422, "validation")["data"]["field"] == "owner_account_id"
+    by_app = httpx.patch(
+        herald.base_url + app_path,
+        json={"owner_account_id": developer},
+        headers={"authorization": f"Bearer {s.token}"},
+        timeout=10,
+    )
+    assert_error(by_app, 403, "authorization")
+    assert (
+        s.api.expect(200, "PATCH", app_path, json={"owner_account_id": developer})["owner_account_id"]
+        == developer
+    )
+    assert s.api.expect(200, "GET", app_path)["owner_account_id"] == developer
+
+    def pat_of(account: str) -> tuple[str, str]:
+        token = s.api.expect(201, "POST", f"/v1/accounts/{account}/tokens", json={})["token"]
+        return ("5c9871d5372c824cbf22d860a707a578", token)  # an agent's account ID as the username
+
+    dev_pat, next_pat = pat_of(developer), pat_of(successor)
+    body = {"owner_client_id": s.client_id}
+    assert ok(call(herald, "list_webhooks", body, basic=dev_pat)) == []
+    assert_error(call(herald, "list_webhooks", body, basic=next_pat), 404, "not_found")
+    s.api.expect(200, "PATCH", app_path, json={"owner_account_id": successor})
+    assert ok(call(herald, "list_webhooks", body, basic=next_pat)) == []
+    assert_error(call(herald, "list_webhooks", body, basic=dev_pat), 404, "not_found")
+    # A PAT without webhooks.configuration:rw cannot register, even for its own application.
+    narrow = s.api.expect(
+        201, "POST", f"/v1/accounts/{successor}/tokens", json={"scopes": ["webhooks.state:ro"]}
+    )["token"]
+    error = assert_error(call(herald, "list_webhooks", body, basic=("agent", narrow)), 403, "authorization")
+    assert error["data"] == {"scope": "webhooks.configuration:rw"}

@@ -81,11 +81,14 @@ async def test_three_webhooks_per_action_per_client(db: Database, box: SecretBox
     await register(db, box, app)  # room again
 
 
-async def test_license_state_defaults_off_and_survives_reinstall(
+async def test_license_state_defaults_on_and_a_disable_survives_reinstall(
     db: Database, box: SecretBox, kit: Kit
 ) -> None:
     app = await kit.application()
     installation = await kit.install(app["id"], "104130623")
+    # "Webhooks are always automatically enabled for the licences that install your application."
+    assert await store.license_webhooks_enabled(db, app["id"], "104130623")
+    await store.set_license_webhooks(db, app["id"], "104130623", False)
     assert not await store.license_webhooks_enabled(db, app["id"], "104130623")
     await store.set_license_webhooks(db, app["id"], "104130623", True)
     assert await store.license_webhooks_enabled(db, app["id"], "104130623")
@@ -101,7 +104,10 @@ async def test_webhooks_fire_only_where_installed_and_enabled(db: Database, box:
     hook = await register(db, box, app, additional_data=["chat_properties", "chat_presence_user_ids"])
     await kit.install(app["id"], "a1", max_retries=5, retention_time=600)  # LivePerson's settings
     await kit.publish("a1", chat_event("e1"))
-    assert await delivered_to(kit, "e1") == set()  # registered, not enabled
+    assert await delivered_to(kit, "e1") == {hook}  # enabled by installing, never switched
+    await store.set_license_webhooks(db, app["id"], "a1", False)
+    await kit.publish("a1", chat_event("e1b"))
+    assert await delivered_to(kit, "e1b") == set()  # the license turned them off
     await store.set_license_webhooks(db, app["id"], "a1", True)
     await store.set_license_webhooks(db, app["id"], "a2", True)  # enabled but not installed
     await kit.publish("a1", chat_event("e2"))

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from herald.domain import catalog
+from herald.domain import catalog, livechat
 from herald.domain.catalog import CATALOG, liveperson_data, validate_event_data
 from herald.domain.models import ClaimedDelivery, Endpoint
 from herald.domain.profiles import LivePersonDataProfile
@@ -23,7 +23,9 @@ NAMES = sorted(CATALOG)
 
 def test_the_catalog_has_every_documented_type() -> None:
     families = {f: sum(s.family == f for s in CATALOG.values()) for f in catalog.FAMILIES}
-    assert families == {"liveperson-data": 10, "liveperson-connector": 5, "livechat": 22}
+    assert families == {"liveperson-data": 10, "liveperson-connector": 5, "livechat": 41}
+    # Every LiveChat action of every served version (v3.3 to v3.7) has its model, and nothing else.
+    assert {s.name for s in CATALOG.values() if s.family == "livechat"} == set(livechat.ACTION_FILTERS)
     for spec in CATALOG.values():
         assert spec.schema_version.count("-") == 2 and all(
             p.isdigit() for p in spec.schema_version.split("-")
@@ -132,3 +134,9 @@ def test_generated_valid_data_validates(model: type[liveperson_data.Data], data:
     instance = data.draw(st.builds(model, **optional))
     payload = instance.model_dump()
     assert validate_event_data(model.__name__, payload) == []
+
+
+def test_livechat_agent_deleted_takes_either_id() -> None:
+    assert validate_event_data("agent_deleted", {"id": "a"}) == []
+    assert validate_event_data("agent_deleted", {"agent_id": "a"}) == []
+    assert validate_event_data("agent_deleted", {})[0]["message"].endswith("(id, or agent_id as in v3.3)")

@@ -41,7 +41,8 @@ def refused(action: str, filters: Any = None, extra: Any = None, version: str = 
         ),  # only incoming_event/event_updated
         ("incoming_event", {"author_type": "bot"}, "filters.author_type"),
         ("incoming_chat", {"only_my_chats": "yes"}, "filters.only_my_chats"),
-        ("thread_tagged", {"only_my_chats": True}, "filters.only_my_chats"),  # takes no filters
+        ("routing_status_set", {"only_my_chats": True}, "filters.only_my_chats"),  # takes no filters
+        ("thread_tagged", {"author_type": "agent"}, "filters.author_type"),
         ("incoming_chat", {"chat_presence": {}}, "filters.chat_presence"),
         (
             "incoming_chat",
@@ -199,3 +200,66 @@ def test_license_value() -> None:
     assert lc.license_value("104130623", "v3.3") == ("license_id", 104130623)
     assert lc.license_value("acct-1", "v3.3") == ("license_id", "acct-1")
     assert lc.license_value("104130623", "v3.6") == ("organization_id", "104130623")
+
+
+# ------------------------------------------------------------------------- issue 15: LiveChat's docs
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "chat_properties_updated",
+        "chat_properties_deleted",
+        "thread_properties_updated",
+        "thread_properties_deleted",
+        "event_properties_updated",
+        "event_properties_deleted",
+        "thread_tagged",
+        "thread_untagged",
+        "chat_transferred",
+    ],
+)
+def test_v33_action_table_gives_chat_filters_to_properties_tags_and_transfers(action: str) -> None:
+    rule = {"chat_presence": {"user_ids": {"values": ["agent@x.com"]}}, "only_my_chats": True}
+    filters, _ = validate_registration(action, rule, None, "v3.3")
+    assert filters == rule
+    names = {n["action"]: n["filters"] for n in lc.webhook_names("v3.3")}
+    assert names[action] == ["chat_presence", "only_my_chats"]
+
+
+def test_each_version_has_its_own_actions() -> None:
+    def actions(version: str) -> set[str]:
+        return {n["action"] for n in lc.webhook_names(version)}
+
+    assert {"chat_transferred", "chat_access_granted", "chat_access_revoked"} <= actions("v3.3")
+    assert "chat_access_updated" not in actions("v3.3") and "agent_created" not in actions("v3.3")
+    assert "chat_access_updated" in actions("v3.4") and "chat_access_granted" not in actions("v3.4")
+    assert {"agent_created", "bot_deleted", "group_updated", "auto_access_added"} <= actions("v3.4")
+    assert "tag_created" not in actions("v3.4") and "tag_created" in actions("v3.5")
+    assert "incoming_customer" in actions("v3.5") and "incoming_customer" not in actions("v3.6")
+    assert actions("v3.7") == actions("v3.6")
+    assert refused("chat_access_granted", version="v3.7").field == "action"
+    assert refused("tag_created", version="v3.4").field == "action"
+    validate_registration("tag_created", None, None, "v3.7")
+
+
+def test_account_actions_take_no_additional_data() -> None:
+    assert refused("agent_created", None, ["chat_properties"], "v3.6").field == "additional_data"
+
+
+def test_bot_webhooks_fire_only_for_chats_their_bots_are_in() -> None:
+    assert matches({}, OWNER, chat_ctx(MY_BOT, CUSTOMER), "bot")
+    assert not matches({}, OWNER, chat_ctx(OTHER_BOT, CUSTOMER), "bot")
+    assert not matches({}, OWNER, EventContext(), "bot")  # chat users unknown: fails closed
+    assert matches({}, OWNER, chat_ctx(OTHER_BOT, CUSTOMER), "license")
+
+
+def test_license_webhooks_are_on_until_turned_off() -> None:
+    assert lc.license_webhooks_on(None)  # installed, never switched
+    assert lc.license_webhooks_on(True)
+    assert not lc.license_webhooks_on(False)
+
+
+def test_agent_deleted_names_the_agent_id_or_agent_id() -> None:
+    assert event_context("agent_deleted", {"id": "a@x.com"}, None).agent_id == "a@x.com"
+    assert event_context("agent_deleted", {"agent_id": "a@x.com"}, None).agent_id == "a@x.com"

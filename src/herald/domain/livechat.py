@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-VERSIONS: tuple[str, ...] = ("v3.3", "v3.4", "v3.5", "v3.6")
+VERSIONS: tuple[str, ...] = ("v3.3", "v3.4", "v3.5", "v3.6", "v3.7")
 # The delivered body names the account `license_id` up to v3.3, `organization_id` from v3.4.
 LICENSE_KEY_FROM = "v3.4"
 
@@ -29,33 +29,75 @@ WEBHOOK_LIMIT = 3  # per action per owner client id
 TYPES = ("license", "bot")
 
 CHAT = ("chat_presence", "only_my_chats")
-# action → the filters it accepts (v3.3; `source_type` is added from v3.4 wherever only_my_chats is).
-ACTION_FILTERS: dict[str, tuple[str, ...]] = {
+# action → the filters it accepts, in v3.3 (the v3.3 webhooks reference's action table; `source_type`
+# is added from v3.4 wherever only_my_chats is).
+V33_ACTIONS: dict[str, tuple[str, ...]] = {
     "incoming_chat": CHAT,
     "chat_deactivated": CHAT,
     "chat_access_granted": CHAT,
     "chat_access_revoked": CHAT,
+    "chat_transferred": CHAT,
     "user_added_to_chat": CHAT,
     "user_removed_from_chat": CHAT,
     "incoming_event": (*CHAT, "author_type"),
     "event_updated": (*CHAT, "author_type"),
     "incoming_rich_message_postback": CHAT,
-    "chat_properties_updated": (),
-    "chat_properties_deleted": (),
-    "thread_properties_updated": (),
-    "thread_properties_deleted": (),
-    "event_properties_updated": (),
-    "event_properties_deleted": (),
-    "thread_tagged": (),
-    "thread_untagged": (),
+    "chat_properties_updated": CHAT,
+    "chat_properties_deleted": CHAT,
+    "thread_properties_updated": CHAT,
+    "thread_properties_deleted": CHAT,
+    "event_properties_updated": CHAT,
+    "event_properties_deleted": CHAT,
+    "thread_tagged": CHAT,
+    "thread_untagged": CHAT,
     "routing_status_set": (),
     "agent_deleted": ("agent_ids",),
     "incoming_customer": (),
     "customer_session_fields_updated": ("chat_presence",),
     "events_marked_as_seen": CHAT,
 }
+# What each later version changes (its webhooks reference; the SDK's parsers agree): v3.4 merges
+# chat_access_granted/revoked into chat_access_updated and adds the agent, auto access, bot and group
+# actions; v3.5 adds the tag actions; v3.6 drops incoming_customer; v3.7 keeps v3.6's set.
+_ACCOUNT_ACTIONS = (
+    "agent_created",
+    "agent_approved",
+    "agent_updated",
+    "agent_suspended",
+    "agent_unsuspended",
+    "auto_access_added",
+    "auto_access_updated",
+    "auto_access_deleted",
+    "bot_created",
+    "bot_updated",
+    "bot_deleted",
+    "group_created",
+    "group_deleted",
+    "group_updated",
+)
+_TAG_ACTIONS = ("tag_created", "tag_deleted", "tag_updated")
+
+
+def _version_actions() -> dict[str, dict[str, tuple[str, ...]]]:
+    v33 = dict(V33_ACTIONS)
+    v34 = {k: v for k, v in v33.items() if k not in ("chat_access_granted", "chat_access_revoked")}
+    v34["chat_access_updated"] = CHAT
+    v34.update({name: () for name in _ACCOUNT_ACTIONS})
+    v35 = {**v34, **{name: () for name in _TAG_ACTIONS}}
+    v36 = {k: v for k, v in v35.items() if k != "incoming_customer"}
+    return {"v3.3": v33, "v3.4": v34, "v3.5": v35, "v3.6": v36, "v3.7": dict(v36)}
+
+
+VERSION_ACTIONS = _version_actions()
+# Every action of any version: the publish path keeps a LiveChat context for these.
+ACTION_FILTERS: dict[str, tuple[str, ...]] = {
+    action: names for table in VERSION_ACTIONS.values() for action, names in table.items()
+}
 ADDITIONAL_DATA = ("chat_properties", "chat_presence_user_ids")
-NO_ADDITIONAL_DATA = frozenset({"agent_status_changed", "agent_deleted", "incoming_customer"})
+# Actions about the account rather than a chat have no chat to take additional data from.
+NO_ADDITIONAL_DATA = frozenset(
+    {"agent_status_changed", "agent_deleted", "incoming_customer", *_ACCOUNT_ACTIONS, *_TAG_ACTIONS}
+)
 SOURCE_TYPES = ("my_client", "other_clients", "system")
 AUTHOR_TYPES = ("customer", "agent")
 USER_ID_LIMIT = 100
@@ -76,7 +118,7 @@ def at_least(version: str, floor: str) -> bool:
 
 
 def action_filters(action: str, version: str) -> tuple[str, ...]:
-    names = ACTION_FILTERS[action]
+    names = VERSION_ACTIONS[version][action]
     if "only_my_chats" in names and at_least(version, "v3.4"):
         names = (*names, "source_type")
     return names
@@ -90,7 +132,7 @@ def webhook_names(version: str) -> list[dict[str, Any]]:
             "filters": sorted(action_filters(action, version)),
             "additional_data": [] if action in NO_ADDITIONAL_DATA else list(ADDITIONAL_DATA),
         }
-        for action in ACTION_FILTERS
+        for action in VERSION_ACTIONS[version]
     ]
 
 
@@ -156,8 +198,10 @@ def validate_registration(
     action: str, filters: Any, additional_data: Any, version: str
 ) -> tuple[dict[str, Any], list[str]]:
     """The filters and additional data of a `register_webhook`, normalised; RegistrationError if refused."""
-    if action not in ACTION_FILTERS:
-        raise RegistrationError("action", f"unknown action {action!r}; see list_webhook_names")
+    if action not in VERSION_ACTIONS[version]:
+        raise RegistrationError(
+            "action", f"unknown action {action!r} in {version}; see list_webhook_names"
+        )
     clean: dict[str, Any] = {}
     if filters is not None:
         if not isinstance(filters, dict):
@@ -231,7 +275,8 @@ def event_context(action: str, payload: Any, given: Mapping[str, Any] | None) ->
     author = given.get("author_type")
     if author is None and action in ("incoming_event", "event_updated"):
         author = _author_type(data.get("event"), users)
-    agent = data.get("agent_id") if action == "agent_deleted" else None
+    # agent_deleted names the agent `agent_id` in v3.3, `id` from v3.4.
+    agent = data.get("agent_id", data.get("id")) if action == "agent_deleted" else None
     return EventContext(
         chat_users=users,
         chat_properties=props,
@@ -266,8 +311,25 @@ def _source_kind(ctx: EventContext, owner: str) -> str:
     return "my_client" if ctx.source_client_id == owner else "other_clients"
 
 
-def matches(filters: Mapping[str, Any], owner_client_id: str, ctx: EventContext) -> bool:
-    """Whether an event passes a webhook's filters (all must hold)."""
+def license_webhooks_on(recorded: bool | None) -> bool:
+    """A license's webhooks switch: on unless the license turned it off ("webhooks are always
+    automatically enabled for the licences that install your application"; ADR 0006)."""
+    return recorded is not False
+
+
+def has_own_bot(owner_client_id: str, ctx: EventContext) -> bool:
+    """A bot of the webhook's client takes part in the chat (a chat user carrying its `owner_client_id`:
+    LiveChat lists bots among the agents; only bots have an owner client)."""
+    return any(u.get("owner_client_id") == owner_client_id for u in ctx.chat_users or ())
+
+
+def matches(
+    filters: Mapping[str, Any], owner_client_id: str, ctx: EventContext, kind: str = "license"
+) -> bool:
+    """Whether an event passes a webhook's filters (all must hold). A `bot` webhook fires only for chats
+    one of its client's bots takes part in."""
+    if kind == "bot" and not has_own_bot(owner_client_id, ctx):
+        return False
     for name, rule in filters.items():
         if name == "author_type" and ctx.author_type != rule:
             return False
@@ -292,7 +354,7 @@ def _presence(rule: Mapping[str, Any], owner: str, ctx: EventContext) -> bool:
     if ctx.chat_users is None:
         return False
     present = set(ctx.user_ids())
-    mine = any(u.get("owner_client_id") == owner for u in ctx.chat_users)
+    mine = has_own_bot(owner, ctx)
     ids = rule.get("user_ids")
     my_bots = rule.get("my_bots", False)
     if ids is None:

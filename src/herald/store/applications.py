@@ -28,7 +28,12 @@ _APP_PUBLIC = [c for c in applications.c if c.name != "client_secret"]
 
 
 async def create_application(
-    db: Database, box: SecretBox, name: str, description: str | None, client_id: str | None = None
+    db: Database,
+    box: SecretBox,
+    name: str,
+    description: str | None,
+    client_id: str | None = None,
+    owner_account_id: str | None = None,
 ) -> dict[str, Any]:
     """`client_id` keeps an existing one (a LiveChat app moving to Herald); by default a new one."""
     now = time.time()
@@ -39,6 +44,7 @@ async def create_application(
         "description": description,
         "client_id": client_id or secrets.token_hex(16),
         "client_secret": box.encrypt(client_secret),
+        "owner_account_id": owner_account_id,
         "created_at": now,
         "updated_at": now,
     }

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from herald.domain import livechat as domain
 from herald.domain.livechat import WEBHOOK_LIMIT
 from herald.ids import new_id
 from herald.store.database import Database
@@ -27,7 +28,9 @@ async def application_by_client_id(db: Database, client_id: str) -> dict[str, An
         row = (
             (
                 await conn.execute(
-                    select(applications.c.id, applications.c.client_id).where(
+                    select(
+                        applications.c.id, applications.c.client_id, applications.c.owner_account_id
+                    ).where(
                         applications.c.client_id == client_id
                     )
                 )
@@ -121,14 +124,20 @@ async def unregister_webhook(db: Database, application_id: str, webhook_id: str)
         await cancel_queued(conn, webhook_id)
 
 
+def license_webhooks_on(enabled: ColumnElement[bool]) -> ColumnElement[bool]:
+    """`domain.license_webhooks_on` in SQL, over an outer join of `livechat_license_webhooks`: no row
+    (never switched) is on, like a row saying so; only `disable_license_webhooks` turns it off."""
+    return enabled.is_not(False)
+
+
 async def license_webhooks_enabled(db: Database, application_id: str, account_id: str) -> bool:
-    """Off until enabled: a registered webhook does nothing in an account before that."""
+    """On from installation until the license turns it off (the row then outlives a reinstall)."""
     t = livechat_license_webhooks
     async with db.read() as conn:
-        found = await conn.scalar(
+        recorded = await conn.scalar(
             select(t.c.enabled).where(t.c.application_id == application_id, t.c.account_id == account_id)
         )
-    return bool(found)
+    return domain.license_webhooks_on(recorded)
 
 
 async def set_license_webhooks(db: Database, application_id: str, account_id: str, enabled: bool) -> None:

@@ -18,6 +18,7 @@ from herald.domain.ttl import HELD_AT, TTL_PROFILE, State, publish_delay
 from herald.ids import new_id
 from herald.store import queue_postgres, queue_sqlite
 from herald.store.database import Database
+from herald.store.livechat import license_webhooks_on
 from herald.store.tables import (
     installations,
     livechat_license_webhooks,
@@ -62,15 +63,20 @@ class Route:
 class LiveChatRoute:
     filters: dict[str, Any]
     owner_client_id: str
+    kind: str = "license"  # or "bot"
 
     def matches(self, ctx: livechat.EventContext | None) -> bool:
-        return ctx is not None and livechat.matches(self.filters, self.owner_client_id, ctx)
+        return ctx is not None and livechat.matches(self.filters, self.owner_client_id, ctx, self.kind)
 
 
 def _livechat_route(options: Any) -> LiveChatRoute | None:
     if not isinstance(options, dict):
         return None
-    return LiveChatRoute(options.get("filters") or {}, str(options.get("owner_client_id", "")))
+    return LiveChatRoute(
+        options.get("filters") or {},
+        str(options.get("owner_client_id", "")),
+        str(options.get("type", "license")),
+    )
 
 
 def _compiled(subscription_id: str, spec: Any) -> Filter | None:
@@ -128,7 +134,7 @@ async def routes_for_account(conn: AsyncConnection, account_id: str) -> list[Rou
                 and_(subscriptions.c.account_id == account_id, subscriptions.c.application_id.is_(None)),
                 and_(subscriptions.c.application_id.is_not(None), inst.c.enabled.is_(True)),
             ),
-            or_(subscriptions.c.livechat.is_(None), lw.c.enabled.is_(True)),
+            or_(subscriptions.c.livechat.is_(None), license_webhooks_on(lw.c.enabled)),
         )
     )
     rows = (await conn.execute(query)).mappings().all()

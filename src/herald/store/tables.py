@@ -39,6 +39,9 @@ applications = Table(
     Column("client_secret", Text, nullable=False),  # encrypted
     # Where Herald sends this application's operational events (Standard Webhooks); see store/operational.py.
     Column("operational_url", Text),
+    # The account (LiveChat license) whose personal access tokens manage this application's LiveChat
+    # webhooks, as the developer's agents do in LiveChat (ADR 0013).
+    Column("owner_account_id", String(64)),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )

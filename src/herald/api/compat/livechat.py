@@ -1,17 +1,20 @@
-"""LiveChat Configuration API webhooks: `POST /v3.3/configuration/action/<method>` (and v3.4 to v3.6).
+"""LiveChat Configuration API webhooks: `POST /v3.3/configuration/action/<method>` (and v3.4 to v3.7).
 
 A LiveChat client id is a Herald application's `client_id`; a registered webhook is an application-owned
 subscription with the `livechat` profile; "webhooks enabled for a license" is a per-(application, account)
-switch that fires them only where the application is also installed (ADR 0006).
+switch, on from installation until the license turns it off (ADR 0006).
 
-Callers:
+Callers (ADR 0013):
 - a Bearer OAuth token (`hoat_…`) is the application itself: `owner_client_id` must be its own client id
   (another one is "not found"); on the license-state methods the license is the account the token is
   bound to, and an explicit `owner_client_id` is refused;
-- a personal access token (`Basic base64(account:token)`, or Bearer) acts on its own account: the
-  license-state methods need `owner_client_id` (an application installed in the account). It cannot
-  register, list or unregister: an application's webhooks fire in every account it is installed in;
-- the admin token may manage any application's webhooks, but has no license of its own.
+- a personal access token (`Basic base64(<agent account id>:<token>)`, or Bearer) is issued for one
+  account (license): the token names the license, the username is the agent's LiveChat account ID, which
+  Herald does not model. It registers, lists and unregisters the webhooks of applications whose
+  `owner_account_id` is its account (the developer's license), and switches the license's webhooks of an
+  application installed in its account (`owner_client_id` required there);
+- the admin token may manage any application's webhooks, but has no license of its own;
+- `list_webhook_names` needs no authorization at all.
 """
 
 from __future__ import annotations
@@ -114,9 +117,10 @@ async def caller(
         raise lc_error(
             "authentication", "authentication required: send Bearer <token> or Basic base64(account:token)"
         )
-    account, token = basic
-    principal = await principal_for_token(request, ctx, token) if token else None
-    if principal is None or principal.kind != "account" or principal.account_id != account:
+    agent, token = basic
+    # The username is LiveChat's agent account ID: any non-empty name; the token alone names the license.
+    principal = await principal_for_token(request, ctx, token) if agent and token else None
+    if principal is None or principal.kind != "account":
         ctx.auth.limiter.failed(client_address(request))
         raise lc_error("authentication", "authentication failed")
     return Caller(principal)
@@ -128,14 +132,14 @@ CurrentCaller = Annotated[Caller, Depends(caller)]
 async def owner_application(ctx: AppContext, who: Caller, owner_client_id: str) -> str:
     """The application that owns the webhooks, for register / list / unregister."""
     p = who.principal
-    if who.personal:
-        raise lc_error(
-            "authorization",
-            "a personal access token cannot manage an application's webhooks (they fire in every account "
-            "the application is installed in); use the application's token",
-        )
     app = await store.application_by_client_id(ctx.db, owner_client_id)
-    if app is None or (p.kind == "application" and app["id"] != p.application_id):
+    # An application's webhooks fire in every account it is installed in: only the application itself,
+    # the admin, or the tokens of the account that owns it (the developer's license) may change them.
+    if (
+        app is None
+        or (p.kind == "application" and app["id"] != p.application_id)
+        or (who.personal and (p.account_id is None or app["owner_account_id"] != p.account_id))
+    ):
         raise lc_error("not_found", "owner_client_id not found", field="owner_client_id")
     return str(app["id"])
 
@@ -268,8 +272,6 @@ def add_methods(version: str) -> None:
     ) -> RegisterWebhookOut:
         app_id = await owner_application(ctx, who, body.owner_client_id)
         require(who, CONFIGURATION_RW)
-        if body.type == "bot":
-            raise lc_error("validation", "type: bot webhooks are not supported; use license", field="type")
         _guard_url(ctx, body.url)
         try:
             filters, extra = lc.validate_registration(
@@ -327,8 +329,9 @@ def add_methods(version: str) -> None:
         return Empty()
 
     async def list_webhook_names(
-        ctx: Context, who: CurrentCaller, body: Annotated[ListWebhookNamesIn | None, Body()] = None
+        body: Annotated[ListWebhookNamesIn | None, Body()] = None,
     ) -> list[WebhookNameOut]:
+        """No authorization, as LiveChat documents it: the list is the same for everyone."""
         wanted = _version_of(body.version if body else None, version)
         return [WebhookNameOut(**item) for item in lc.webhook_names(wanted)]
 

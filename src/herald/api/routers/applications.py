@@ -59,18 +59,26 @@ class _ApplicationFields(Model):
         return None if v is None else check_url(v)
 
 
+OWNER_ACCOUNT_DOC = (
+    "The account (LiveChat license) whose personal access tokens may register, list and unregister this "
+    "application's LiveChat webhooks (ADR 0013); admin only"
+)
+
+
 class ApplicationIn(_ApplicationFields):
     client_id: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9_\-]{8,64}$",
         description="Keep an existing client id (e.g. a LiveChat app's); by default a new one is made",
     )
+    owner_account_id: str | None = Field(default=None, pattern=ACCOUNT_PATTERN, description=OWNER_ACCOUNT_DOC)
 
 
 class ApplicationPatch(_ApplicationFields):
     """The client id is not among the fields: tokens, signatures and LiveChat registrations refer to it."""
 
     name: Text | None = Field(default=None, min_length=1, max_length=200)  # type: ignore[assignment]
+    owner_account_id: str | None = Field(default=None, pattern=ACCOUNT_PATTERN, description=OWNER_ACCOUNT_DOC)
 
 
 class ApplicationOut(OutModel):
@@ -79,6 +87,7 @@ class ApplicationOut(OutModel):
     description: str | None
     client_id: str
     operational_url: str | None = None
+    owner_account_id: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -127,7 +136,9 @@ class InstallationOut(OutModel):
 async def create_application(body: ApplicationIn, ctx: Context, who: CurrentPrincipal) -> dict[str, object]:
     who.require_admin()
     guard_target(ctx, body.operational_url, "operational_url")
-    app = await store.create_application(ctx.db, ctx.box, body.name, body.description, body.client_id)
+    app = await store.create_application(
+        ctx.db, ctx.box, body.name, body.description, body.client_id, body.owner_account_id
+    )
     if body.operational_url is not None:
         secret = await operational.configure(ctx.db, ctx.box, app["id"], body.operational_url)
         app = {**app, "operational_url": body.operational_url, "operational_secret": secret}
@@ -161,6 +172,8 @@ async def update_application(
     who.require(CONFIGURATION_RW)
     changes = body.model_dump(exclude_unset=True)
     reject_nulls(changes, "name")
+    if "owner_account_id" in changes:
+        who.require_admin()  # it hands the application's webhooks to that account's tokens
     secret = None
     if "operational_url" in changes:
         guard_target(ctx, changes["operational_url"], "operational_url")

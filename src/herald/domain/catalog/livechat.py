@@ -1,11 +1,16 @@
-"""LiveChat Configuration API v3.3 webhook actions: `data` is the action's `payload`.
+"""LiveChat Configuration API webhook actions (v3.3 to v3.7): `data` is the action's `payload`.
 
-Nested LiveChat objects (chat, user, event, customer, properties) are kept as JSON objects.
+Nested LiveChat objects (chat, user, event, customer, properties) are kept as JSON objects. One model per
+action serves every version: a field one version requires and a later one made optional is optional
+here (the SDK's parsers of v3.3 and v3.7 are the check; `domain.livechat.VERSION_ACTIONS` says which
+version knows which action).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from pydantic import model_validator
 
 from herald.domain.catalog.base import Data, EventTypeSpec
 
@@ -38,20 +43,31 @@ class ChatAccess(Data):
     access: Access
 
 
+class ChatTransferred(Data):
+    chat_id: str
+    reason: str
+    transferred_to: JsonObject  # {agent_ids?, group_ids?}
+    thread_id: str | None = None
+    requester_id: str | None = None
+    queue: JsonObject | None = None
+
+
 class UserAddedToChat(Data):
     chat_id: str
-    thread_id: str
-    user: JsonObject
     reason: str
     requester_id: str
+    thread_id: str | None = None  # optional from v3.4 (a user added to an inactive chat)
+    user: JsonObject | None = None
+    user_type: str | None = None
 
 
 class UserRemovedFromChat(Data):
     chat_id: str
-    thread_id: str
     user_id: str
     reason: str
     requester_id: str
+    thread_id: str | None = None
+    user_type: str | None = None
 
 
 class ChatEvent(Data):
@@ -103,7 +119,71 @@ class RoutingStatusSet(Data):
 
 
 class AgentDeleted(Data):
-    agent_id: str
+    """`agent_id` in the v3.3 webhooks reference, `id` in later ones and in every SDK parser: one of them."""
+
+    agent_id: str | None = None
+    id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_id(self) -> AgentDeleted:
+        if self.agent_id is None and self.id is None:
+            raise ValueError("give the deleted agent's id (id, or agent_id as in v3.3)")
+        return self
+
+
+class Identified(Data):
+    id: str
+
+
+class AgentCreated(Data):
+    id: str
+    name: str
+    awaiting_approval: bool
+
+
+class AgentUpdated(Data):
+    id: str
+
+
+class AutoAccessAdded(Data):
+    id: str
+    description: str
+    access: JsonObject
+    conditions: JsonObject
+
+
+class BotCreated(Data):
+    id: str
+    name: str
+    default_group_priority: str
+    owner_client_id: str
+
+
+class GroupCreated(Data):
+    id: int
+    name: str
+    language_code: str
+    agent_priorities: JsonObject
+
+
+class GroupUpdated(Data):
+    id: int
+
+
+class TagCreated(Data):
+    name: str
+    author_id: str
+    created_at: str
+    group_ids: list[int]
+
+
+class TagDeleted(Data):
+    name: str
+
+
+class TagUpdated(Data):
+    name: str
+    group_ids: list[int]
 
 
 class IncomingCustomer(Data):
@@ -117,8 +197,8 @@ class ActiveChat(Data):
 
 class CustomerSessionFieldsUpdated(Data):
     id: str
-    active_chat: ActiveChat
     session_fields: list[JsonObject]
+    active_chat: ActiveChat | None = None
 
 
 class EventsMarkedAsSeen(Data):
@@ -178,6 +258,25 @@ SPECS = [
         ChatAccess,
         "Groups lost access to a chat",
         {"id": CHAT, "access": {"group_ids": [1]}},
+    ),
+    _spec(
+        "chat_access_updated",
+        ChatAccess,
+        "A chat's group access changed (v3.4+: replaces chat_access_granted/revoked)",
+        {"id": CHAT, "access": {"group_ids": [0, 1]}},
+    ),
+    _spec(
+        "chat_transferred",
+        ChatTransferred,
+        "A chat was transferred to agents or groups",
+        {
+            "chat_id": CHAT,
+            "thread_id": THREAD,
+            "requester_id": AGENT,
+            "reason": "manual",
+            "transferred_to": {"agent_ids": ["jones@example.com"], "group_ids": [1]},
+            "queue": {"position": 1, "wait_time": 0, "queued_at": "2024-05-01T12:00:00.000000Z"},
+        },
     ),
     _spec(
         "user_added_to_chat",
@@ -285,7 +384,61 @@ SPECS = [
         "An agent's routing status changed",
         {"agent_id": AGENT, "status": "accepting_chats"},
     ),
-    _spec("agent_deleted", AgentDeleted, "An agent was deleted", {"agent_id": AGENT}),
+    _spec("agent_deleted", AgentDeleted, "An agent was deleted (v3.3: agent_id; v3.4+: id)", {"id": AGENT}),
+    _spec(
+        "agent_created",
+        AgentCreated,
+        "An agent was created (v3.4+)",
+        {"id": AGENT, "name": "Agent Smith", "awaiting_approval": False, "role": "normal"},
+    ),
+    _spec("agent_approved", Identified, "An agent was approved (v3.4+)", {"id": AGENT}),
+    _spec("agent_updated", AgentUpdated, "An agent was updated (v3.4+)", {"id": AGENT, "job_title": "Lead"}),
+    _spec("agent_suspended", Identified, "An agent was suspended (v3.4+)", {"id": AGENT}),
+    _spec("agent_unsuspended", Identified, "An agent was unsuspended (v3.4+)", {"id": AGENT}),
+    _spec(
+        "auto_access_added",
+        AutoAccessAdded,
+        "An auto access rule was added (v3.4+)",
+        {
+            "id": "1c2e8a3f",
+            "description": "Chats from example.com",
+            "access": {"groups": [1]},
+            "conditions": {"domain": {"values": [{"value": "example.com", "exact_match": True}]}},
+        },
+    ),
+    _spec("auto_access_updated", Identified, "An auto access rule was updated (v3.4+)", {"id": "1c2e8a3f"}),
+    _spec("auto_access_deleted", Identified, "An auto access rule was deleted (v3.4+)", {"id": "1c2e8a3f"}),
+    _spec(
+        "bot_created",
+        BotCreated,
+        "A bot was created (v3.4+)",
+        {
+            "id": "bot-1",
+            "name": "Helper",
+            "default_group_priority": "first",
+            "owner_client_id": "asXdesldiAJSq9padj",
+        },
+    ),
+    _spec("bot_updated", Identified, "A bot was updated (v3.4+)", {"id": "bot-1", "name": "Helper 2"}),
+    _spec("bot_deleted", Identified, "A bot was deleted (v3.4+)", {"id": "bot-1"}),
+    _spec(
+        "group_created",
+        GroupCreated,
+        "A group was created (v3.4+)",
+        {"id": 2, "name": "Sales", "language_code": "en", "agent_priorities": {AGENT: "normal"}},
+    ),
+    _spec("group_deleted", Identified, "A group was deleted (v3.4+)", {"id": "2"}),
+    _spec("group_updated", GroupUpdated, "A group was updated (v3.4+)", {"id": 2, "name": "Sales EU"}),
+    _spec(
+        "tag_created",
+        TagCreated,
+        "A tag was created (v3.5+)",
+        {"name": "sales", "author_id": AGENT, "created_at": "2024-05-01T12:00:00Z", "group_ids": [0]},
+    ),
+    _spec("tag_deleted", TagDeleted, "A tag was deleted (v3.5+)", {"name": "sales"}),
+    _spec(
+        "tag_updated", TagUpdated, "A tag's groups changed (v3.5+)", {"name": "sales", "group_ids": [0, 1]}
+    ),
     _spec(
         "incoming_customer",
         IncomingCustomer,
