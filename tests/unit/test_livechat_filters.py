@@ -12,6 +12,8 @@ from herald.domain.livechat import (
     RegistrationError,
     event_context,
     matches,
+    restored_context,
+    saved_context,
     validate_registration,
 )
 
@@ -199,3 +201,16 @@ def test_license_value() -> None:
     assert lc.license_value("104130623", "v3.3") == ("license_id", 104130623)
     assert lc.license_value("acct-1", "v3.3") == ("license_id", "acct-1")
     assert lc.license_value("104130623", "v3.6") == ("organization_id", "104130623")
+
+
+def test_a_saved_context_restores_what_publish_matched_on() -> None:
+    payload = {"chat": {"id": "c", "users": [CUSTOMER]}}
+    given = {"source_client_id": OWNER, "chat_users": [AGENT]}
+    ctx = event_context("incoming_chat", payload, given)
+    saved = saved_context(ctx, given)
+    assert saved is not None and saved["given"] == given
+    assert restored_context("incoming_chat", payload, saved) == ctx
+    # Without a producer's context only the rendered part is kept, and the payload says the rest.
+    plain = event_context("incoming_chat", payload, None)
+    assert saved_context(plain, None) == plain.stored()
+    assert restored_context("incoming_chat", payload, plain.stored()) == plain

@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
+from herald.domain.models import NewDelivery
+from herald.store.enqueue import enqueue_pg
 from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
 
 # Claim due rows (for ordered rows: only the head of their key), lease them, and return them joined
@@ -139,22 +141,6 @@ ON CONFLICT (account_id, id) DO NOTHING
 RETURNING id
 """
 
-INSERT_DELIVERIES = """
-INSERT INTO deliveries (id, account_id, event_id, event_type, subscription_id, status, attempts, created_at,
-                        next_attempt_at)
-SELECT x.id, $1, x.event_id, x.event_type, x.sub, 'pending', 0, $2, $2
-FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS x(id, event_id, event_type, sub)
-"""
-
-INSERT_QUEUE = """
-INSERT INTO queue (delivery_id, account_id, event_id, subscription_id, ordering_key, available_at, attempts,
-                   lease, max_retries, retention_time, manual, created_at)
-SELECT x.id, $1, x.event_id, x.sub, x.okey, x.due, 0, 0, x.max_retries, x.retention, false, $2
-FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[], $9::float8[])
-    WITH ORDINALITY AS x(id, event_id, sub, okey, max_retries, retention, due, ord)
-ORDER BY x.ord
-"""
-
 
 async def insert_events(
     pg: asyncpg.Connection,
@@ -167,14 +153,17 @@ async def insert_events(
     return {r[0] for r in rows}
 
 
-async def enqueue(
+async def publish(
     pg: asyncpg.Connection,
     account_id: str,
     now: float,
-    rows: Sequence[tuple[str, str, str, str, str | None, int | None, int | None, float]],
-) -> None:
-    """Deliveries and queue rows from (delivery_id, event_id, event_type, subscription_id, ordering_key,
-    max_retries, retention_time, available_at), queued in the order given (publish order)."""
-    ids, event_ids, types, subs, okeys, retries, retention, due = _columns(rows, 8)
-    await pg.execute(INSERT_DELIVERIES, account_id, now, ids, event_ids, types, subs)
-    await pg.execute(INSERT_QUEUE, account_id, now, ids, event_ids, subs, okeys, retries, retention, due)
+    events: Sequence[tuple[str, str, float, str, str | None, str | None]],
+    rows: Sequence[NewDelivery],
+) -> tuple[set[str], int]:
+    """Insert the events that are new, then the deliveries of those (publish order). Returns (new ids,
+    deliveries)."""
+    inserted = await insert_events(pg, account_id, now, events)
+    if len(inserted) < len(events):
+        rows = [r for r in rows if r.event_id in inserted]
+    await enqueue_pg(pg, rows, now)
+    return inserted, len(rows)

@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from herald.domain.models import NewDelivery
+from herald.store.enqueue import enqueue_sqlite
 from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
 
 CLAIM = """
@@ -148,34 +150,16 @@ INSERT INTO events (account_id, id, type, timestamp, data, ordering_key, context
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-INSERT_DELIVERY = """
-INSERT INTO deliveries (id, account_id, event_id, event_type, subscription_id, status, attempts, created_at,
-                        next_attempt_at)
-VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-"""
-
-INSERT_QUEUE = """
-INSERT INTO queue (delivery_id, account_id, event_id, subscription_id, ordering_key, available_at, attempts,
-                   lease, max_retries, retention_time, manual, created_at)
-VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, 0, ?)
-"""
-
-
-# (delivery_id, event_id, event_type, subscription_id, ordering_key, max_retries, retention_time,
-#  available_at: when it is first due — a TTL installation may hold it, see herald.domain.ttl)
-Row = tuple[str, str, str, str, str | None, int | None, int | None, float]
-
 
 def publish(
     conn: sqlite3.Connection,
     account_id: str,
     now: float,
     events: Sequence[tuple[str, str, float, str, str | None, str | None]],
-    rows_for: Callable[[set[str]], Sequence[Row]],
+    rows: Sequence[NewDelivery],
 ) -> tuple[set[str], int]:
     """Insert the (id, type, timestamp, data, ordering_key, context) events that are new, then the
-    deliveries and queue rows `rows_for(new ids)` gives, in that order (publish order). Returns (new ids,
-    deliveries)."""
+    deliveries of those (publish order). Returns (new ids, deliveries)."""
     existing: set[str] = set()
     ids = [e[0] for e in events]
     for start in range(0, len(ids), CHUNK):
@@ -184,10 +168,7 @@ def publish(
         existing.update(r[0] for r in conn.execute(sql, [account_id, *chunk]))
     new = [e for e in events if e[0] not in existing]
     conn.executemany(INSERT_EVENT, [(account_id, *e, now) for e in new])
-    inserted = {e[0] for e in new}
-    rows = rows_for(inserted)
-    conn.executemany(INSERT_DELIVERY, [(d, account_id, e, t, s, now, now) for d, e, t, s, *_ in rows])
-    conn.executemany(
-        INSERT_QUEUE, [(d, account_id, e, s, k, at, mr, rt, now) for d, e, _, s, k, mr, rt, at in rows]
-    )
-    return inserted, len(rows)
+    if existing:
+        rows = [r for r in rows if r.event_id not in existing]
+    enqueue_sqlite(conn, rows, now)
+    return {e[0] for e in new}, len(rows)
