@@ -1,6 +1,7 @@
 """Create deliveries and queue them: the one write of a `NewDelivery`, whatever made it (publish, replay,
-operational events). Each new delivery is a `pending` log row plus its queue row, inserted in the order
-given, so `queue.seq` keeps that order (ordered subscriptions, TTL conversations).
+operational events); and `requeue`, the one way an existing delivery is queued again (resend, recover).
+Each new delivery is a `pending` log row plus its queue row, inserted in the order given, so `queue.seq`
+keeps that order (ordered subscriptions, TTL conversations).
 
 One row shape, three connections: the SQLite writer thread's `sqlite3` connection and asyncpg's raw
 connection (the hot paths: publish, the recorder), and a SQLAlchemy connection (jobs, configuration).
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.domain.models import NewDelivery
@@ -87,3 +90,32 @@ async def enqueue(conn: AsyncConnection, rows: Sequence[NewDelivery], now: float
             for r in rows
         ],
     )  # fmt: skip
+
+
+class Requeue(NamedTuple):
+    """An existing delivery queued for one more, manual attempt (resend, recover): now, tried once,
+    not retried, not ordered; it continues the delivery's attempt count."""
+
+    delivery_id: str
+    account_id: str
+    event_id: str
+    subscription_id: str
+    attempts: int
+
+
+async def requeue(conn: AsyncConnection, rows: Sequence[Requeue], now: float) -> set[str]:
+    """Queue the deliveries that are not queued already (a delivery is never queued twice); returns
+    those it queued. Both backends spell `ON CONFLICT DO NOTHING` alike; SQLAlchemy needs the dialect's
+    own insert construct to say it."""
+    if not rows:
+        return set()
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    manual = {"ordering_key": None, "available_at": now, "lease": 0, "max_retries": None}
+    manual |= {"retention_time": None, "manual": True, "created_at": now}
+    stmt = (
+        insert(queue)
+        .values([{**r._asdict(), **manual} for r in rows])
+        .on_conflict_do_nothing(index_elements=["delivery_id"])
+        .returning(queue.c.delivery_id)
+    )
+    return {r[0] for r in await conn.execute(stmt)}

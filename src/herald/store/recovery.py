@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.domain.filters import Filter, compile_filter
@@ -31,7 +29,7 @@ from herald.domain.models import DeliveryStatus
 from herald.domain.routing import Routed, fan_out, parse, restored_context
 from herald.store import jobs as job_store
 from herald.store.database import Database
-from herald.store.enqueue import enqueue
+from herald.store.enqueue import Requeue, enqueue, requeue
 from herald.store.jobs import ClaimedJob
 from herald.store.routing import drain_conversations, routes_of_subscription
 from herald.store.tables import deliveries, events, queue, subscriptions
@@ -99,7 +97,7 @@ async def recover_step(db: Database, job: ClaimedJob, batch: int, lease_seconds:
             query = query.where(tuple_(d.created_at, d.id) > tuple_(*job.cursor))
         rows = (await conn.execute(query.order_by(d.created_at, d.id).limit(batch))).all()
         now = time.time()
-        requeued = await _requeue_dead(conn, db, [r for r in rows if r.status == DEAD], now)
+        requeued = await _requeue_dead(conn, [r for r in rows if r.status == DEAD], now)
         moved = await _bring_forward(conn, [r.id for r in rows if r.status == PENDING], now)
         cursor = [rows[-1].created_at, rows[-1].id] if rows else job.cursor
         finished = len(rows) < batch
@@ -115,39 +113,10 @@ async def _enabled(conn: AsyncConnection, subscription_id: str) -> bool:
     return found is not None
 
 
-def _insert_ignoring_queued(db: Database) -> Any:
-    insert = sqlite_insert if db.is_sqlite else pg_insert
-    return insert(queue)
-
-
-async def _requeue_dead(conn: AsyncConnection, db: Database, rows: list[Any], now: float) -> int:
-    if not rows:
-        return 0
-    stmt = (
-        _insert_ignoring_queued(db)
-        .values(
-            [
-                {
-                    "delivery_id": r.id,
-                    "account_id": r.account_id,
-                    "event_id": r.event_id,
-                    "subscription_id": r.subscription_id,
-                    "ordering_key": None,
-                    "available_at": now,
-                    "attempts": r.attempts,
-                    "lease": 0,
-                    "max_retries": None,
-                    "retention_time": None,
-                    "manual": True,
-                    "created_at": now,
-                }
-                for r in rows
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["delivery_id"])
-        .returning(queue.c.delivery_id)
+async def _requeue_dead(conn: AsyncConnection, rows: list[Any], now: float) -> int:
+    queued = await requeue(
+        conn, [Requeue(r.id, r.account_id, r.event_id, r.subscription_id, r.attempts) for r in rows], now
     )
-    queued = [r[0] for r in (await conn.execute(stmt)).all()]
     if queued:
         await conn.execute(
             update(deliveries)
