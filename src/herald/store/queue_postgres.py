@@ -14,7 +14,7 @@ from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
 # Claim due rows (for ordered rows: only the head of their key), lease them, and return them joined
 # with their events, in one statement. Rows of a held subscription ($4, with its time in $5: its endpoint
 # cannot take more now) are leased and handed straight back for that time: they come back as rows with no
-# event, and no second statement has to touch them.
+# event, and no second statement has to touch them. The columns are queue_rows.CLAIM_COLUMNS.
 CLAIM = """
 WITH picked AS (
     SELECT q.seq FROM queue q
@@ -35,8 +35,8 @@ WITH picked AS (
               q.max_retries, q.retention_time, q.manual, q.created_at, q.ordering_key
 )
 SELECT c.seq, c.delivery_id, c.account_id, c.subscription_id, c.event_id, c.attempts, c.lease,
-       c.max_retries, c.retention_time, c.manual, c.created_at,
-       e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data, c.ordering_key,
+       c.max_retries, c.retention_time, c.manual, c.created_at, c.ordering_key,
+       e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data,
        e.context AS event_context
 FROM claimed c LEFT JOIN events e
     ON e.account_id = c.account_id AND e.id = c.event_id
