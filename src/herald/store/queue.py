@@ -8,7 +8,6 @@ claimed; the attempt itself is always logged, because it happened. The SQL lives
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -23,10 +22,8 @@ from herald.domain.models import AttemptRecord, ClaimedDelivery, DeliveryStatus
 from herald.ids import new_id
 from herald.store import health, queue_postgres, queue_sqlite
 from herald.store.database import Database
-from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
+from herald.store.queue_rows import AttemptRow, Retry, delivery_update
 from herald.store.tables import queue
-
-PENDING = DeliveryStatus.PENDING.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +117,8 @@ async def record(db: Database, results: Sequence[AttemptRecord], policy: HealthP
             finals,
             attempt_rows,
             retries,
-            lambda owned: [_delivery_update(r, owned) for r in results],
-            None if policy is None else lambda conn, owned: health.apply_sqlite(conn, results, owned, policy),
+            results,
+            policy,
             durable=False,
         )
         return
@@ -129,29 +126,10 @@ async def record(db: Database, results: Sequence[AttemptRecord], policy: HealthP
         if policy is not None:
             subs, changed, emits = await health.lock_and_update_pg(conn, results, policy)
         owned = await queue_postgres.delete_owned(conn, finals)
-        updates = [_delivery_update(r, owned) for r in results]
+        updates = [delivery_update(r, owned) for r in results]
         await queue_postgres.record(conn, attempt_rows, retries, updates)
         if policy is not None:
             await health.finish_pg(conn, subs, changed, emits + health.exhausted(subs, results, owned))
-
-
-def _delivery_update(r: AttemptRecord, owned_finished: set[int]) -> DeliveryUpdate:
-    status = r.final_status.value
-    finished_at = None if status == PENDING else r.attempted_at
-    if status == DeliveryStatus.DEAD.value and r.claimed.seq not in owned_finished:
-        # Our lease was lost and another worker holds the delivery now: it is not dead while that one
-        # may still deliver it. (A success, by contrast, is a fact and always counts.)
-        status, finished_at = PENDING, None
-    kind = r.error_kind.value if r.error_kind else None
-    return DeliveryUpdate(
-        delivery_id=r.claimed.delivery_id,
-        attempted_at=r.attempted_at,
-        status_code=r.status_code,
-        error_kind=kind,
-        next_attempt_at=r.next_attempt_at,
-        status=status,
-        finished_at=finished_at,
-    )
 
 
 async def release(db: Database, claimed: Sequence[ClaimedDelivery], delay: float = 0.0) -> None:
@@ -187,12 +165,8 @@ async def cancel(
     delivery_of = {c.seq: c.delivery_id for c in claimed}
     dead = status is DeliveryStatus.DEAD
     if db.is_sqlite:
-
-        def announce(conn: sqlite3.Connection, owned: set[int]) -> None:
-            health.announce_expired_sqlite(conn, claimed, owned)
-
         await db.sqlite_write(
-            queue_sqlite.cancel, pairs, delivery_of, now, status.value, announce if dead else None
+            queue_sqlite.cancel, pairs, delivery_of, now, status.value, claimed if dead else ()
         )
         return
     async with db.driver_transaction() as conn:

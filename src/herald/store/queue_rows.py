@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from herald.domain.models import AttemptRecord, DeliveryStatus
+
 
 class AttemptRow(NamedTuple):
     """One attempt's log row (`attempts`)."""
@@ -50,3 +52,24 @@ CLAIM_COLUMNS = (
     "retention_time", "manual", "created_at", "ordering_key",
     "event_type", "event_timestamp", "event_data", "event_context",
 )  # fmt: skip
+
+
+def delivery_update(r: AttemptRecord, owned_finished: set[int]) -> DeliveryUpdate:
+    """What the attempt changes on its delivery's log row, given the finished queue rows that were still
+    ours (a lost lease means another worker holds the delivery)."""
+    status = r.final_status.value
+    finished_at = None if status == DeliveryStatus.PENDING.value else r.attempted_at
+    if status == DeliveryStatus.DEAD.value and r.claimed.seq not in owned_finished:
+        # Our lease was lost and another worker holds the delivery now: it is not dead while that one
+        # may still deliver it. (A success, by contrast, is a fact and always counts.)
+        status, finished_at = DeliveryStatus.PENDING.value, None
+    kind = r.error_kind.value if r.error_kind else None
+    return DeliveryUpdate(
+        delivery_id=r.claimed.delivery_id,
+        attempted_at=r.attempted_at,
+        status_code=r.status_code,
+        error_kind=kind,
+        next_attempt_at=r.next_attempt_at,
+        status=status,
+        finished_at=finished_at,
+    )

@@ -1,14 +1,18 @@
 """The queue's hot path on SQLite: each function is one whole transaction's work, run on the writer thread
-(`SqliteWriter.run`) with the stdlib driver; one writer, so no row locks are needed."""
+(`SqliteWriter.run`) with the stdlib driver; one writer, so no row locks are needed. A function composes
+its transaction straight through (as the PostgreSQL path does): it calls the SQLite halves of endpoint
+health and enqueue itself, and takes no callbacks."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from herald.domain.models import NewDelivery
+from herald.domain.health import HealthPolicy
+from herald.domain.models import AttemptRecord, ClaimedDelivery, NewDelivery
+from herald.store import health
 from herald.store.enqueue import enqueue_sqlite
-from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
+from herald.store.queue_rows import AttemptRow, Retry, delivery_update
 
 CLAIM = """
 UPDATE queue SET available_at = {available_at}, lease = lease + 1
@@ -107,18 +111,18 @@ def record(
     finals: Sequence[tuple[int, int]],
     attempts: Sequence[AttemptRow],
     retries: Sequence[Retry],
-    updates_for: Callable[[set[int]], Sequence[DeliveryUpdate]],
-    then: Callable[[sqlite3.Connection, set[int]], None] | None = None,
+    results: Sequence[AttemptRecord],
+    policy: HealthPolicy | None,
 ) -> None:
-    """Finish the rows still ours, log the attempts, reschedule retries, update the log rows; then `then`
-    (endpoint health) in the same transaction."""
+    """Finish the rows still ours, log the attempts, reschedule retries, update the log rows; with a
+    health policy, fold the outcomes into endpoint health, all in this one transaction."""
     owned = delete_owned(conn, finals)
     conn.executemany(INSERT_ATTEMPTS, attempts)
     if retries:
         conn.executemany(RESCHEDULE_OWNED, retries)
-    conn.executemany(UPDATE_DELIVERIES, updates_for(owned))
-    if then is not None:
-        then(conn, owned)
+    conn.executemany(UPDATE_DELIVERIES, [delivery_update(r, owned) for r in results])
+    if policy is not None:
+        health.apply_sqlite(conn, results, owned, policy)
 
 
 def cancel(
@@ -126,15 +130,15 @@ def cancel(
     owned: Sequence[tuple[int, int]],
     delivery_of: dict[int, str],
     now: float,
-    status: str = "cancelled",
-    then: Callable[[sqlite3.Connection, set[int]], None] | None = None,
+    status: str,
+    expired: Sequence[ClaimedDelivery],
 ) -> None:
-    """Delete the rows still ours and finish their deliveries with `status`; then `then` (with the rows
-    that were ours) in the same transaction."""
+    """Delete the rows still ours and finish their deliveries with `status`; announce those of `expired`
+    that were ours (dead: their time to live ran out), in the same transaction."""
     gone = delete_owned(conn, owned)
     conn.executemany(MARK_CANCELLED, [(status, now, delivery_of[seq]) for seq in gone])
-    if then is not None:
-        then(conn, gone)
+    if expired:
+        health.announce_expired_sqlite(conn, expired, gone)
 
 
 def release_each(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, float]]) -> None:
