@@ -10,8 +10,10 @@ import pytest
 
 from herald.domain.models import DeliveryStatus, ErrorKind
 from herald.store import queue as q
+from herald.store import queue_postgres, queue_sqlite
 from herald.store.database import Database
 from herald.store.publish import NewEvent
+from herald.store.queue_rows import CLAIM_COLUMNS
 from herald.store.tables import attempts, deliveries, queue
 
 if TYPE_CHECKING:
@@ -362,3 +364,23 @@ async def test_held_ordered_subscription_keeps_its_order(db: Database, kit: Kit)
     await kit.expire_leases()
     [head] = (await q.claim_due(db, 100, 30)).deliveries
     assert head.event_id == "k-1"  # the head is still first; its follower waits for it
+
+
+async def test_both_claims_return_the_same_named_columns(db: Database, kit: Kit) -> None:
+    """The seam: each backend's claim returns rows read by CLAIM_COLUMNS name, held rows without their
+    event, in queue order."""
+    held_sub = await kit.subscription("a1")
+    await kit.publish("a1", *[(f"e{i}", "t") for i in range(3)])
+    other = await kit.subscription("a1")
+    await kit.publish("a1", ("e3", "t"))
+    now = time.time()
+    if db.is_sqlite:
+        rows = await db.sqlite_write(queue_sqlite.claim, now, 10, now + 30, {held_sub["id"]: now + 60})
+    else:
+        async with db.driver_transaction() as conn:
+            rows = await queue_postgres.claim(conn, now, 10, now + 30, {held_sub["id"]: now + 60})
+    assert rows and all(tuple(r.keys()) == CLAIM_COLUMNS for r in rows)
+    assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
+    with_event = {(r["subscription_id"], r["event_id"]) for r in rows if r["event_type"] is not None}
+    assert with_event == {(other["id"], "e3")}
+    assert sum(r["subscription_id"] == held_sub["id"] for r in rows) == 4

@@ -12,6 +12,8 @@ from herald.domain.livechat import (
     RegistrationError,
     event_context,
     matches,
+    restored_context,
+    saved_context,
     validate_registration,
 )
 
@@ -263,3 +265,16 @@ def test_license_webhooks_are_on_until_turned_off() -> None:
 def test_agent_deleted_names_the_agent_id_or_agent_id() -> None:
     assert event_context("agent_deleted", {"id": "a@x.com"}, None).agent_id == "a@x.com"
     assert event_context("agent_deleted", {"agent_id": "a@x.com"}, None).agent_id == "a@x.com"
+
+
+def test_a_saved_context_restores_what_publish_matched_on() -> None:
+    payload = {"chat": {"id": "c", "users": [CUSTOMER]}}
+    given = {"source_client_id": OWNER, "chat_users": [AGENT]}
+    ctx = event_context("incoming_chat", payload, given)
+    saved = saved_context(ctx, given)
+    assert saved is not None and saved["given"] == given
+    assert restored_context("incoming_chat", payload, saved) == ctx
+    # Without a producer's context only the rendered part is kept, and the payload says the rest.
+    plain = event_context("incoming_chat", payload, None)
+    assert saved_context(plain, None) == plain.stored()
+    assert restored_context("incoming_chat", payload, plain.stored()) == plain

@@ -286,6 +286,21 @@ def event_context(action: str, payload: Any, given: Mapping[str, Any] | None) ->
     )
 
 
+def saved_context(ctx: EventContext, given: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What `events.context` keeps: the rendered part (`EventContext.stored`) and, when the producer gave
+    a context, that too (`given`), so a replay can rebuild the exact context the publish matched on."""
+    out = ctx.stored() or {}
+    if given:
+        out["given"] = dict(given)
+    return out or None
+
+
+def restored_context(action: str, payload: Any, saved: Mapping[str, Any] | None) -> EventContext:
+    """The context publish matched on, from the payload and what `saved_context` kept."""
+    given = saved.get("given") if saved is not None else None
+    return event_context(action, payload, given if isinstance(given, Mapping) else None)
+
+
 def _author_type(event: Any, users: tuple[Mapping[str, Any], ...] | None) -> str | None:
     """An event's author is whoever in the chat has its `author_id`: a customer, or an agent (bots too)."""
     if not isinstance(event, dict) or not isinstance(event.get("author_id"), str):

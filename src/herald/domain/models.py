@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 from herald.domain.credentials import Credential
 
@@ -50,6 +51,23 @@ class Endpoint:
     max_concurrency: int | None = None
     consecutive_failures: int = 0
     last_failure_at: float | None = None
+
+
+class NewDelivery(NamedTuple):
+    """A delivery to create and queue (herald.store.enqueue): publish, replay and operational events
+    build these, and nothing else writes a new delivery. A named tuple: cheap to build per row, and it
+    binds as it is (its field order is the insert's column order)."""
+
+    id: str
+    account_id: str
+    event_id: str
+    event_type: str
+    subscription_id: str
+    ordering_key: str | None  # set when its subscription keeps order: followers wait for it
+    max_retries: int | None
+    retention_time: int | None
+    available_at: float  # when it is first due (a held TTL installation: HELD_AT)
+    replay_of: str | None = None  # the replay job that created it
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from herald.domain.models import DeliveryStatus
 from herald.store.database import Database
+from herald.store.enqueue import Requeue, requeue
 from herald.store.errors import Conflict, NotFound
 from herald.store.pagination import page, split_page
 from herald.store.tables import attempts, deliveries, events, queue
@@ -134,29 +135,11 @@ async def resend(db: Database, account_id: str, delivery_id: str) -> dict[str, A
                 f"the event of delivery {delivery_id} was pruned by retention; it cannot be sent again",
                 field="delivery_id",
             )
-        queued = (
-            await conn.execute(
-                select(queue.c.seq, queue.c.available_at).where(queue.c.delivery_id == delivery_id)
-            )
-        ).first()
-        if queued is not None:
+        again = Requeue(delivery_id, account_id, row["event_id"], row["subscription_id"], row["attempts"])
+        if not await requeue(conn, [again], now):
             # Still queued (waiting for a retry): bring its next attempt forward to now.
-            await conn.execute(update(queue).where(queue.c.seq == queued.seq).values(available_at=now))
-        else:
             await conn.execute(
-                insert(queue),
-                {
-                    "delivery_id": delivery_id,
-                    "account_id": account_id,
-                    "event_id": row["event_id"],
-                    "subscription_id": row["subscription_id"],
-                    "ordering_key": None,
-                    "available_at": now,
-                    "attempts": row["attempts"],
-                    "lease": 0,
-                    "manual": True,
-                    "created_at": now,
-                },
+                update(queue).where(queue.c.delivery_id == delivery_id).values(available_at=now)
             )
         await conn.execute(
             update(deliveries)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 from typing import Any
 
@@ -62,11 +62,13 @@ class Sub:
 Emit = dict[str, Any]  # keyword arguments of operational.emit
 
 
-def _sub(row: Sequence[Any]) -> Sub:
-    values = list(row[4:])
-    values[0] = bool(values[0])  # enabled
-    values[5] = bool(values[5])  # failing
-    return Sub(row[0], row[1], row[2], row[3], HealthState(*values))
+_BOOLEANS = ("enabled", "failing")  # SQLite returns 0/1
+
+
+def _sub(row: Mapping[str, Any]) -> Sub:
+    """A subscription's health row, read by column name (a sqlite3.Row or an asyncpg Record)."""
+    state: dict[str, Any] = {c: bool(row[c]) if c in _BOOLEANS else row[c] for c in STATE_COLUMNS}
+    return Sub(row["id"], row["application_id"], row["account_id"], row["url"], HealthState(**state))
 
 
 def observation(r: AttemptRecord) -> Observation:
@@ -198,8 +200,10 @@ def _wanted(emits: list[tuple[Sub, Emit]]) -> list[Emit]:
 def load_sqlite(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, Sub]:
     if not ids:
         return {}
-    rows = conn.execute(SELECT_SQLITE.format(marks=",".join("?" * len(ids))), list(ids)).fetchall()
-    return {r[0]: _sub(r) for r in rows}
+    cur = conn.cursor()
+    cur.row_factory = sqlite3.Row
+    rows = cur.execute(SELECT_SQLITE.format(marks=",".join("?" * len(ids))), list(ids)).fetchall()
+    return {r["id"]: _sub(r) for r in rows}
 
 
 def apply_sqlite(
@@ -226,7 +230,7 @@ async def lock_and_update_pg(
 ) -> tuple[dict[str, Sub], list[tuple[str, HealthState]], list[tuple[Sub, Emit]]]:
     """First in the recorder's transaction (subscription rows before queue rows, like deletion does)."""
     ids = sorted({r.claimed.subscription_id for r in results})
-    subs = {r[0]: _sub(tuple(r)) for r in await pg.fetch(SELECT_PG, ids)}
+    subs = {r["id"]: _sub(r) for r in await pg.fetch(SELECT_PG, ids)}
     updates, emits = plan(subs, _counted(results), policy)
     if updates:
         await pg.executemany(UPDATE_PG, [(*astuple(state), sub_id) for sub_id, state in updates])
@@ -243,7 +247,7 @@ def announce_expired_sqlite(
 
 async def announce_expired_pg(pg: Any, claimed: Sequence[ClaimedDelivery], owned: set[int]) -> None:
     ids = sorted({c.subscription_id for c in claimed})
-    subs = {r[0]: _sub(tuple(r)) for r in await pg.fetch(SELECT_PG_UNLOCKED, ids)}
+    subs = {r["id"]: _sub(r) for r in await pg.fetch(SELECT_PG_UNLOCKED, ids)}
     for e in expired(subs, claimed, owned):
         await emit_pg(pg, **e)
 

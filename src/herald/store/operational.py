@@ -13,10 +13,9 @@ work there.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -24,9 +23,11 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.domain.health import UNPARK_AFTER
+from herald.domain.models import NewDelivery
 from herald.domain.operational import TYPES, system_account
 from herald.ids import new_id
 from herald.store.database import Database
+from herald.store.enqueue import enqueue, enqueue_pg, enqueue_sqlite
 from herald.store.pagination import page, split_page
 from herald.store.secretbox import SecretBox
 from herald.store.subscriptions import Owner, create_subscription, delete_subscription, update_subscription
@@ -48,15 +49,15 @@ INSERT_EVENT = """
 INSERT INTO events (account_id, id, type, timestamp, data, ordering_key, created_at)
 VALUES (:acct, :id, :type, :now, :data, NULL, :now)
 """
-INSERT_DELIVERY = """
-INSERT INTO deliveries (id, account_id, event_id, event_type, subscription_id, status, attempts, created_at,
-                        next_attempt_at)
-VALUES (:delivery, :acct, :id, :type, :sub, 'pending', 0, :now, :now)
+# The same statements for asyncpg, which numbers its parameters (the recorder's transaction).
+PG_DELIVERY_TARGET = DELIVERY_TARGET.replace(":acct", "$1")
+PG_INSERT_RECORD = """
+INSERT INTO operational_events (id, application_id, account_id, type, data, delivery_id, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
-INSERT_QUEUE = """
-INSERT INTO queue (delivery_id, account_id, event_id, subscription_id, ordering_key, available_at, attempts,
-                   lease, max_retries, retention_time, manual, created_at)
-VALUES (:delivery, :acct, :id, :sub, NULL, :now, 0, 0, NULL, NULL, FALSE, :now)
+PG_INSERT_EVENT = """
+INSERT INTO events (account_id, id, type, timestamp, data, ordering_key, created_at)
+VALUES ($1, $2, $3, $4, $5, NULL, $4)
 """
 
 
@@ -66,23 +67,41 @@ class Emitted:
     delivery_id: str | None  # None: the application has no operational URL (recorded only)
 
 
-def _params(
-    application_id: str | None, account_id: str | None, type: str, data: dict[str, Any]
-) -> dict[str, Any]:
+@dataclass(slots=True)
+class _Event:
+    """One operational event: its record, and (when its application's system subscription takes it)
+    the event and the delivery that carry it there."""
+
+    id: str
+    app: str | None
+    account: str | None
+    acct: str | None  # the application's pseudo-account, where its system subscription lives
+    type: str
+    data: str
+    now: float
+    delivery: str | None = None
+
+    def deliver_to(self, sub: str | None) -> NewDelivery | None:
+        if sub is None or self.acct is None:
+            return None
+        self.delivery = new_id("dlv")
+        return NewDelivery(self.delivery, self.acct, self.id, self.type, sub, None, None, None, self.now)
+
+    def params(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def emitted(self) -> Emitted:
+        return Emitted(self.id, self.delivery)
+
+
+def _event(application_id: str | None, account_id: str | None, type: str, data: dict[str, Any]) -> _Event:
     if type not in TYPES:
         raise ValueError(f"unknown operational event type {type!r}; known: {', '.join(sorted(TYPES))}")
     body = {"application_id": application_id, "account_id": account_id, **data}
-    return {
-        "id": new_id("oev"),
-        "app": application_id,
-        "account": account_id,
-        "acct": system_account(application_id) if application_id else None,
-        "type": type,
-        "data": orjson.dumps(body).decode(),
-        "delivery": None,
-        "sub": None,
-        "now": time.time(),
-    }
+    acct = system_account(application_id) if application_id else None
+    return _Event(
+        new_id("oev"), application_id, account_id, acct, type, orjson.dumps(body).decode(), time.time()
+    )
 
 
 async def emit(
@@ -94,15 +113,16 @@ async def emit(
     data: dict[str, Any],
 ) -> Emitted:
     """Record (and, with an operational URL, queue) one operational event in `conn`'s transaction."""
-    p = _params(application_id, account_id, type, data)
-    if p["acct"] is not None:
-        p["sub"] = (await conn.execute(text(DELIVERY_TARGET), {"acct": p["acct"]})).scalar()
-    if p["sub"] is not None:
-        p["delivery"] = new_id("dlv")
-        for sql in (INSERT_EVENT, INSERT_DELIVERY, INSERT_QUEUE):
-            await conn.execute(text(sql), p)
-    await conn.execute(text(INSERT_RECORD), p)
-    return Emitted(p["id"], p["delivery"])
+    ev = _event(application_id, account_id, type, data)
+    target = (
+        None if ev.acct is None else (await conn.execute(text(DELIVERY_TARGET), {"acct": ev.acct})).scalar()
+    )
+    delivery = ev.deliver_to(target)
+    if delivery is not None:
+        await conn.execute(text(INSERT_EVENT), ev.params())
+        await enqueue(conn, [delivery], ev.now)
+    await conn.execute(text(INSERT_RECORD), ev.params())
+    return ev.emitted()
 
 
 def emit_sqlite(
@@ -114,16 +134,17 @@ def emit_sqlite(
     data: dict[str, Any],
 ) -> Emitted:
     """`emit` on the SQLite writer thread's connection (the recorder's transaction)."""
-    p = _params(application_id, account_id, type, data)
-    if p["acct"] is not None:
-        row = conn.execute(DELIVERY_TARGET, {"acct": p["acct"]}).fetchone()
-        p["sub"] = row[0] if row else None
-    if p["sub"] is not None:
-        p["delivery"] = new_id("dlv")
-        for sql in (INSERT_EVENT, INSERT_DELIVERY, INSERT_QUEUE):
-            conn.execute(sql, {k: p[k] for k in _names(sql)})
-    conn.execute(INSERT_RECORD, {k: p[k] for k in _names(INSERT_RECORD)})
-    return Emitted(p["id"], p["delivery"])
+    ev = _event(application_id, account_id, type, data)
+    found = None if ev.acct is None else conn.execute(DELIVERY_TARGET, {"acct": ev.acct}).fetchone()
+    delivery = ev.deliver_to(found[0] if found else None)
+    p = ev.params()
+    if delivery is not None:
+        conn.execute(INSERT_EVENT, {k: p[k] for k in ("acct", "id", "type", "now", "data")})
+        enqueue_sqlite(conn, [delivery], ev.now)
+    conn.execute(
+        INSERT_RECORD, {k: p[k] for k in ("id", "app", "account", "type", "data", "delivery", "now")}
+    )
+    return ev.emitted()
 
 
 async def emit_pg(
@@ -135,29 +156,13 @@ async def emit_pg(
     data: dict[str, Any],
 ) -> Emitted:
     """`emit` on a raw asyncpg connection (the recorder's transaction on PostgreSQL)."""
-    p = _params(application_id, account_id, type, data)
-    if p["acct"] is not None:
-        p["sub"] = await pg.fetchval(*_positional(DELIVERY_TARGET, p))
-    if p["sub"] is not None:
-        p["delivery"] = new_id("dlv")
-        for sql in (INSERT_EVENT, INSERT_DELIVERY, INSERT_QUEUE):
-            await pg.execute(*_positional(sql, p))
-    await pg.execute(*_positional(INSERT_RECORD, p))
-    return Emitted(p["id"], p["delivery"])
-
-
-_NAME = re.compile(r"(?<!:):([a-z]+)")
-
-
-def _names(sql: str) -> list[str]:
-    return list(dict.fromkeys(_NAME.findall(sql)))
-
-
-def _positional(sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
-    """`:name` placeholders as asyncpg's `$n`, with the argument list."""
-    names = _names(sql)
-    index = {n: i + 1 for i, n in enumerate(names)}
-    return (_NAME.sub(lambda m: f"${index[m.group(1)]}", sql), *(params[n] for n in names))
+    ev = _event(application_id, account_id, type, data)
+    delivery = ev.deliver_to(None if ev.acct is None else await pg.fetchval(PG_DELIVERY_TARGET, ev.acct))
+    if delivery is not None:
+        await pg.execute(PG_INSERT_EVENT, ev.acct, ev.id, ev.type, ev.now, ev.data)
+        await enqueue_pg(pg, [delivery], ev.now)
+    await pg.execute(PG_INSERT_RECORD, ev.id, ev.app, ev.account, ev.type, ev.data, ev.delivery, ev.now)
+    return ev.emitted()
 
 
 async def configure(db: Database, box: SecretBox, application_id: str, url: str | None) -> str | None:

@@ -8,11 +8,11 @@ claimed; the attempt itself is always logged, because it happened. The SQL lives
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from sqlalchemy import func, select
@@ -22,10 +22,8 @@ from herald.domain.models import AttemptRecord, ClaimedDelivery, DeliveryStatus
 from herald.ids import new_id
 from herald.store import health, queue_postgres, queue_sqlite
 from herald.store.database import Database
-from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
+from herald.store.queue_rows import AttemptRow, Retry, delivery_update
 from herald.store.tables import queue
-
-PENDING = DeliveryStatus.PENDING.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,33 +47,36 @@ async def claim_due(
     through the worker."""
     now = time.time()
     held = held or {}
+    full: Sequence[Any]  # sqlite3.Row / asyncpg Record, read by CLAIM_COLUMNS name
     if db.is_sqlite:
         full = await db.sqlite_write(queue_sqlite.claim, now, limit, now + lease_seconds, held, durable=False)
     else:
         async with db.driver_transaction() as conn:
-            full = [tuple(r) for r in await queue_postgres.claim(conn, now, limit, now + lease_seconds, held)]
-    handed_back: Counter[str] = Counter(r[3] for r in full if r[3] in held) if held else Counter()
+            full = await queue_postgres.claim(conn, now, limit, now + lease_seconds, held)
+    handed_back: Counter[str] = (
+        Counter(r["subscription_id"] for r in full if r["subscription_id"] in held) if held else Counter()
+    )
     deliveries = [
         ClaimedDelivery(
-            seq=r[0],
-            delivery_id=r[1],
-            account_id=r[2],
-            subscription_id=r[3],
-            event_id=r[4],
-            attempts=r[5],
-            lease=r[6],
-            max_retries=r[7],
-            retention_time=r[8],
-            manual=bool(r[9]),
-            created_at=r[10],
-            event_type=r[11],
-            event_timestamp=r[12],
-            event_data=r[13].encode(),
-            ordering_key=r[14],
-            event_context=r[15].encode() if r[15] is not None else None,
+            seq=r["seq"],
+            delivery_id=r["delivery_id"],
+            account_id=r["account_id"],
+            subscription_id=r["subscription_id"],
+            event_id=r["event_id"],
+            attempts=r["attempts"],
+            lease=r["lease"],
+            max_retries=r["max_retries"],
+            retention_time=r["retention_time"],
+            manual=bool(r["manual"]),
+            created_at=r["created_at"],
+            event_type=r["event_type"],
+            event_timestamp=r["event_timestamp"],
+            event_data=r["event_data"].encode(),
+            ordering_key=r["ordering_key"],
+            event_context=r["event_context"].encode() if r["event_context"] is not None else None,
         )
         for r in full
-        if r[11] is not None  # held, or (never expected) an event retention took
+        if r["event_type"] is not None  # held, or (never expected) an event retention took
     ]
     return Claim(deliveries, handed_back, len(full))
 
@@ -92,22 +93,22 @@ async def record(db: Database, results: Sequence[AttemptRecord], policy: HealthP
         c = r.claimed
         kind = r.error_kind.value if r.error_kind else None
         attempt_rows.append(
-            (
-                new_id("att"),
-                c.delivery_id,
-                c.account_id,
-                c.attempts + 1,
-                r.attempted_at,
-                r.duration_ms,
-                r.status_code,
-                kind,
-                r.error_message,
-                r.response_body,
-                orjson.dumps(r.request_headers).decode(),
+            AttemptRow(
+                id=new_id("att"),
+                delivery_id=c.delivery_id,
+                account_id=c.account_id,
+                attempt=c.attempts + 1,
+                attempted_at=r.attempted_at,
+                duration_ms=r.duration_ms,
+                status_code=r.status_code,
+                error_kind=kind,
+                error_message=r.error_message,
+                response_body=r.response_body,
+                request_headers=orjson.dumps(r.request_headers).decode(),
             )
         )
         if r.next_attempt_at is not None and not r.succeeded:
-            retries.append((c.seq, c.lease, r.next_attempt_at, c.attempts + 1))
+            retries.append(Retry(c.seq, c.lease, r.next_attempt_at, c.attempts + 1))
         else:
             finals.append((c.seq, c.lease))
     if db.is_sqlite:
@@ -116,8 +117,8 @@ async def record(db: Database, results: Sequence[AttemptRecord], policy: HealthP
             finals,
             attempt_rows,
             retries,
-            lambda owned: [_delivery_update(r, owned) for r in results],
-            None if policy is None else lambda conn, owned: health.apply_sqlite(conn, results, owned, policy),
+            results,
+            policy,
             durable=False,
         )
         return
@@ -125,29 +126,10 @@ async def record(db: Database, results: Sequence[AttemptRecord], policy: HealthP
         if policy is not None:
             subs, changed, emits = await health.lock_and_update_pg(conn, results, policy)
         owned = await queue_postgres.delete_owned(conn, finals)
-        updates = [_delivery_update(r, owned) for r in results]
+        updates = [delivery_update(r, owned) for r in results]
         await queue_postgres.record(conn, attempt_rows, retries, updates)
         if policy is not None:
             await health.finish_pg(conn, subs, changed, emits + health.exhausted(subs, results, owned))
-
-
-def _delivery_update(r: AttemptRecord, owned_finished: set[int]) -> DeliveryUpdate:
-    status = r.final_status.value
-    finished_at = None if status == PENDING else r.attempted_at
-    if status == DeliveryStatus.DEAD.value and r.claimed.seq not in owned_finished:
-        # Our lease was lost and another worker holds the delivery now: it is not dead while that one
-        # may still deliver it. (A success, by contrast, is a fact and always counts.)
-        status, finished_at = PENDING, None
-    kind = r.error_kind.value if r.error_kind else None
-    return (
-        r.claimed.delivery_id,
-        r.attempted_at,
-        r.status_code,
-        kind,
-        r.next_attempt_at,
-        status,
-        finished_at,
-    )
 
 
 async def release(db: Database, claimed: Sequence[ClaimedDelivery], delay: float = 0.0) -> None:
@@ -183,12 +165,8 @@ async def cancel(
     delivery_of = {c.seq: c.delivery_id for c in claimed}
     dead = status is DeliveryStatus.DEAD
     if db.is_sqlite:
-
-        def announce(conn: sqlite3.Connection, owned: set[int]) -> None:
-            health.announce_expired_sqlite(conn, claimed, owned)
-
         await db.sqlite_write(
-            queue_sqlite.cancel, pairs, delivery_of, now, status.value, announce if dead else None
+            queue_sqlite.cancel, pairs, delivery_of, now, status.value, claimed if dead else ()
         )
         return
     async with db.driver_transaction() as conn:

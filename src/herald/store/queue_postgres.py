@@ -7,12 +7,14 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
+from herald.domain.models import NewDelivery
+from herald.store.enqueue import enqueue_pg
 from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
 
 # Claim due rows (for ordered rows: only the head of their key), lease them, and return them joined
 # with their events, in one statement. Rows of a held subscription ($4, with its time in $5: its endpoint
 # cannot take more now) are leased and handed straight back for that time: they come back as rows with no
-# event, and no second statement has to touch them.
+# event, and no second statement has to touch them. The columns are queue_rows.CLAIM_COLUMNS.
 CLAIM = """
 WITH picked AS (
     SELECT q.seq FROM queue q
@@ -33,8 +35,8 @@ WITH picked AS (
               q.max_retries, q.retention_time, q.manual, q.created_at, q.ordering_key
 )
 SELECT c.seq, c.delivery_id, c.account_id, c.subscription_id, c.event_id, c.attempts, c.lease,
-       c.max_retries, c.retention_time, c.manual, c.created_at,
-       e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data, c.ordering_key,
+       c.max_retries, c.retention_time, c.manual, c.created_at, c.ordering_key,
+       e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data,
        e.context AS event_context
 FROM claimed c LEFT JOIN events e
     ON e.account_id = c.account_id AND e.id = c.event_id
@@ -139,22 +141,6 @@ ON CONFLICT (account_id, id) DO NOTHING
 RETURNING id
 """
 
-INSERT_DELIVERIES = """
-INSERT INTO deliveries (id, account_id, event_id, event_type, subscription_id, status, attempts, created_at,
-                        next_attempt_at)
-SELECT x.id, $1, x.event_id, x.event_type, x.sub, 'pending', 0, $2, $2
-FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS x(id, event_id, event_type, sub)
-"""
-
-INSERT_QUEUE = """
-INSERT INTO queue (delivery_id, account_id, event_id, subscription_id, ordering_key, available_at, attempts,
-                   lease, max_retries, retention_time, manual, created_at)
-SELECT x.id, $1, x.event_id, x.sub, x.okey, x.due, 0, 0, x.max_retries, x.retention, false, $2
-FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::int[], $9::float8[])
-    WITH ORDINALITY AS x(id, event_id, sub, okey, max_retries, retention, due, ord)
-ORDER BY x.ord
-"""
-
 
 async def insert_events(
     pg: asyncpg.Connection,
@@ -167,14 +153,17 @@ async def insert_events(
     return {r[0] for r in rows}
 
 
-async def enqueue(
+async def publish(
     pg: asyncpg.Connection,
     account_id: str,
     now: float,
-    rows: Sequence[tuple[str, str, str, str, str | None, int | None, int | None, float]],
-) -> None:
-    """Deliveries and queue rows from (delivery_id, event_id, event_type, subscription_id, ordering_key,
-    max_retries, retention_time, available_at), queued in the order given (publish order)."""
-    ids, event_ids, types, subs, okeys, retries, retention, due = _columns(rows, 8)
-    await pg.execute(INSERT_DELIVERIES, account_id, now, ids, event_ids, types, subs)
-    await pg.execute(INSERT_QUEUE, account_id, now, ids, event_ids, subs, okeys, retries, retention, due)
+    events: Sequence[tuple[str, str, float, str, str | None, str | None]],
+    rows: Sequence[NewDelivery],
+) -> tuple[set[str], int]:
+    """Insert the events that are new, then the deliveries of those (publish order). Returns (new ids,
+    deliveries)."""
+    inserted = await insert_events(pg, account_id, now, events)
+    if len(inserted) < len(events):
+        rows = [r for r in rows if r.event_id in inserted]
+    await enqueue_pg(pg, rows, now)
+    return inserted, len(rows)

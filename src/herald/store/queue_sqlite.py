@@ -1,13 +1,18 @@
 """The queue's hot path on SQLite: each function is one whole transaction's work, run on the writer thread
-(`SqliteWriter.run`) with the stdlib driver; one writer, so no row locks are needed."""
+(`SqliteWriter.run`) with the stdlib driver; one writer, so no row locks are needed. A function composes
+its transaction straight through (as the PostgreSQL path does): it calls the SQLite halves of endpoint
+health and enqueue itself, and takes no callbacks."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from herald.store.queue_rows import AttemptRow, DeliveryUpdate, Retry
+from herald.domain.health import HealthPolicy
+from herald.domain.models import AttemptRecord, ClaimedDelivery, NewDelivery
+from herald.store import health
+from herald.store.enqueue import enqueue_sqlite
+from herald.store.queue_rows import AttemptRow, Retry, delivery_update
 
 CLAIM = """
 UPDATE queue SET available_at = {available_at}, lease = lease + 1
@@ -20,15 +25,20 @@ WHERE seq IN (
               AND b.seq < q.seq))
     ORDER BY q.available_at
     LIMIT ?)
-RETURNING seq, delivery_id, account_id, subscription_id, event_id, attempts, lease, max_retries,
-          retention_time, manual, created_at, ordering_key
+RETURNING seq
 """
 CLAIM_ALL = CLAIM.format(available_at="?")
 
-EVENTS = """
-SELECT q.seq, e.type, e.timestamp, e.data, e.context FROM queue q
-JOIN events e ON e.account_id = q.account_id AND e.id = q.event_id
+# The claimed rows with their events, in CLAIM_COLUMNS (as the PostgreSQL claim returns them); a held
+# subscription's rows without their event.
+CLAIMED = """
+SELECT q.seq, q.delivery_id, q.account_id, q.subscription_id, q.event_id, q.attempts, q.lease, q.max_retries,
+       q.retention_time, q.manual, q.created_at, q.ordering_key,
+       e.type AS event_type, e.timestamp AS event_timestamp, e.data AS event_data, e.context AS event_context
+FROM queue q LEFT JOIN events e
+    ON e.account_id = q.account_id AND e.id = q.event_id AND q.subscription_id NOT IN ({held})
 WHERE q.seq IN ({marks})
+ORDER BY q.seq
 """
 # Row values in one statement: each aiosqlite call is a hop to its thread, so batch, never loop.
 CHUNK = 5000
@@ -41,18 +51,21 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 DELETE_OWNED = "DELETE FROM queue WHERE (seq, lease) IN (VALUES {pairs}) RETURNING seq"
 
-RESCHEDULE_OWNED = "UPDATE queue SET available_at = ?, attempts = ? WHERE seq = ? AND lease = ?"
+# Bound as a Retry: ?1 seq, ?2 lease, ?3 available_at, ?4 attempts.
+RESCHEDULE_OWNED = "UPDATE queue SET available_at = ?3, attempts = ?4 WHERE seq = ?1 AND lease = ?2"
 
+# Bound as a DeliveryUpdate: ?1 delivery_id, ?2 attempted_at, ?3 status_code, ?4 error_kind,
+# ?5 next_attempt_at, ?6 status, ?7 finished_at.
 UPDATE_DELIVERIES = """
 UPDATE deliveries SET
     attempts = attempts + 1,
-    last_attempt_at = ?1,
-    last_status_code = ?2,
-    last_error_kind = ?3,
-    next_attempt_at = CASE WHEN status = 'pending' OR ?5 = 'delivered' THEN ?4 ELSE next_attempt_at END,
-    finished_at = CASE WHEN status = 'pending' OR ?5 = 'delivered' THEN ?6 ELSE finished_at END,
-    status = CASE WHEN status = 'pending' OR ?5 = 'delivered' THEN ?5 ELSE status END
-WHERE id = ?7
+    last_attempt_at = ?2,
+    last_status_code = ?3,
+    last_error_kind = ?4,
+    next_attempt_at = CASE WHEN status = 'pending' OR ?6 = 'delivered' THEN ?5 ELSE next_attempt_at END,
+    finished_at = CASE WHEN status = 'pending' OR ?6 = 'delivered' THEN ?7 ELSE finished_at END,
+    status = CASE WHEN status = 'pending' OR ?6 = 'delivered' THEN ?6 ELSE status END
+WHERE id = ?1
 """
 
 RELEASE = "UPDATE queue SET available_at = ? WHERE seq = ? AND lease = ?"
@@ -64,26 +77,24 @@ UPDATE deliveries SET status = ?, finished_at = ?, next_attempt_at = NULL WHERE 
 
 def claim(
     conn: sqlite3.Connection, now: float, limit: int, lease_until: float, held: Mapping[str, float]
-) -> list[tuple[Any, ...]]:
-    """Lease due rows and return them with their events, in the PostgreSQL claim's column order. A held
-    subscription's rows get its time instead of the lease's and come back with no event (see the
-    PostgreSQL claim)."""
+) -> list[sqlite3.Row]:
+    """Lease due rows and return them with their events, by CLAIM_COLUMNS name. A held subscription's
+    rows get its time instead of the lease's and come back with no event (see the PostgreSQL claim)."""
     if held:  # a few subscriptions at most: a CASE over bound values, not a per-row lookup
         sql = CLAIM.format(available_at=f"CASE subscription_id {'WHEN ? THEN ? ' * len(held)}ELSE ? END")
         params = [v for pair in held.items() for v in pair]
-        rows = conn.execute(sql, (*params, lease_until, now, limit)).fetchall()
+        seqs = conn.execute(sql, (*params, lease_until, now, limit)).fetchall()
     else:
-        rows = conn.execute(CLAIM_ALL, (lease_until, now, limit)).fetchall()
-    found: dict[int, tuple[Any, ...]] = {}
-    seqs = [r[0] for r in rows if r[3] not in held]
-    for start in range(0, len(seqs), CHUNK):
-        chunk = seqs[start : start + CHUNK]
-        for seq, *event in conn.execute(EVENTS.format(marks=",".join("?" * len(chunk))), chunk):
-            found[seq] = tuple(event)
-    # The event's context goes last, after the ordering key, as in the PostgreSQL claim.
-    out = [(*r[:11], *found[r[0]][:3], r[11], found[r[0]][3]) for r in rows if r[0] in found]
-    out += [(*r[:11], None, None, None, r[11], None) for r in rows if r[3] in held]
-    return sorted(out, key=lambda r: r[0])
+        seqs = conn.execute(CLAIM_ALL, (lease_until, now, limit)).fetchall()
+    claimed = sorted(r[0] for r in seqs)
+    cur = conn.cursor()
+    cur.row_factory = sqlite3.Row
+    out: list[sqlite3.Row] = []
+    for start in range(0, len(claimed), CHUNK):
+        chunk = claimed[start : start + CHUNK]
+        sql = CLAIMED.format(held=",".join("?" * len(held)), marks=",".join("?" * len(chunk)))
+        out += cur.execute(sql, [*held, *chunk]).fetchall()
+    return out
 
 
 def delete_owned(conn: sqlite3.Connection, owned: Sequence[tuple[int, int]]) -> set[int]:
@@ -100,24 +111,18 @@ def record(
     finals: Sequence[tuple[int, int]],
     attempts: Sequence[AttemptRow],
     retries: Sequence[Retry],
-    updates_for: Callable[[set[int]], Sequence[DeliveryUpdate]],
-    then: Callable[[sqlite3.Connection, set[int]], None] | None = None,
+    results: Sequence[AttemptRecord],
+    policy: HealthPolicy | None,
 ) -> None:
-    """Finish the rows still ours, log the attempts, reschedule retries, update the log rows; then `then`
-    (endpoint health) in the same transaction."""
+    """Finish the rows still ours, log the attempts, reschedule retries, update the log rows; with a
+    health policy, fold the outcomes into endpoint health, all in this one transaction."""
     owned = delete_owned(conn, finals)
     conn.executemany(INSERT_ATTEMPTS, attempts)
     if retries:
-        conn.executemany(RESCHEDULE_OWNED, [(at, n, seq, lease) for seq, lease, at, n in retries])
-    conn.executemany(
-        UPDATE_DELIVERIES,
-        [
-            (t, code, kind, nxt, status, fin, id_)
-            for id_, t, code, kind, nxt, status, fin in updates_for(owned)
-        ],
-    )
-    if then is not None:
-        then(conn, owned)
+        conn.executemany(RESCHEDULE_OWNED, retries)
+    conn.executemany(UPDATE_DELIVERIES, [delivery_update(r, owned) for r in results])
+    if policy is not None:
+        health.apply_sqlite(conn, results, owned, policy)
 
 
 def cancel(
@@ -125,15 +130,15 @@ def cancel(
     owned: Sequence[tuple[int, int]],
     delivery_of: dict[int, str],
     now: float,
-    status: str = "cancelled",
-    then: Callable[[sqlite3.Connection, set[int]], None] | None = None,
+    status: str,
+    expired: Sequence[ClaimedDelivery],
 ) -> None:
-    """Delete the rows still ours and finish their deliveries with `status`; then `then` (with the rows
-    that were ours) in the same transaction."""
+    """Delete the rows still ours and finish their deliveries with `status`; announce those of `expired`
+    that were ours (dead: their time to live ran out), in the same transaction."""
     gone = delete_owned(conn, owned)
     conn.executemany(MARK_CANCELLED, [(status, now, delivery_of[seq]) for seq in gone])
-    if then is not None:
-        then(conn, gone)
+    if expired:
+        health.announce_expired_sqlite(conn, expired, gone)
 
 
 def release_each(conn: sqlite3.Connection, rows: Sequence[tuple[int, int, float]]) -> None:
@@ -148,34 +153,16 @@ INSERT INTO events (account_id, id, type, timestamp, data, ordering_key, context
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-INSERT_DELIVERY = """
-INSERT INTO deliveries (id, account_id, event_id, event_type, subscription_id, status, attempts, created_at,
-                        next_attempt_at)
-VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
-"""
-
-INSERT_QUEUE = """
-INSERT INTO queue (delivery_id, account_id, event_id, subscription_id, ordering_key, available_at, attempts,
-                   lease, max_retries, retention_time, manual, created_at)
-VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?, 0, ?)
-"""
-
-
-# (delivery_id, event_id, event_type, subscription_id, ordering_key, max_retries, retention_time,
-#  available_at: when it is first due — a TTL installation may hold it, see herald.domain.ttl)
-Row = tuple[str, str, str, str, str | None, int | None, int | None, float]
-
 
 def publish(
     conn: sqlite3.Connection,
     account_id: str,
     now: float,
     events: Sequence[tuple[str, str, float, str, str | None, str | None]],
-    rows_for: Callable[[set[str]], Sequence[Row]],
+    rows: Sequence[NewDelivery],
 ) -> tuple[set[str], int]:
     """Insert the (id, type, timestamp, data, ordering_key, context) events that are new, then the
-    deliveries and queue rows `rows_for(new ids)` gives, in that order (publish order). Returns (new ids,
-    deliveries)."""
+    deliveries of those (publish order). Returns (new ids, deliveries)."""
     existing: set[str] = set()
     ids = [e[0] for e in events]
     for start in range(0, len(ids), CHUNK):
@@ -184,10 +171,7 @@ def publish(
         existing.update(r[0] for r in conn.execute(sql, [account_id, *chunk]))
     new = [e for e in events if e[0] not in existing]
     conn.executemany(INSERT_EVENT, [(account_id, *e, now) for e in new])
-    inserted = {e[0] for e in new}
-    rows = rows_for(inserted)
-    conn.executemany(INSERT_DELIVERY, [(d, account_id, e, t, s, now, now) for d, e, t, s, *_ in rows])
-    conn.executemany(
-        INSERT_QUEUE, [(d, account_id, e, s, k, at, mr, rt, now) for d, e, _, s, k, mr, rt, at in rows]
-    )
-    return inserted, len(rows)
+    if existing:
+        rows = [r for r in rows if r.event_id not in existing]
+    enqueue_sqlite(conn, rows, now)
+    return {e[0] for e in new}, len(rows)

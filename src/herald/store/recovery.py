@@ -8,9 +8,10 @@ process. Rows are walked in keyset order, so a resumed job continues after the l
   again (one more attempt each, like a manual resend; the insert skips a delivery already queued, so
   nothing is ever queued twice), and with `include_retrying` the `pending` ones waiting for a retry are
   brought forward to now. Deliveries whose event was pruned by retention are skipped.
-- **replay**: the events stored in [since, until) that the subscription would match (its event types and
-  filter, narrowed by the job's own `event_types` and `filter`) become new deliveries with new ids, marked
-  `replay_of = <job id>`, queued with the subscription's ordinary retry policy.
+- **replay**: the events stored in [since, until) of the job's own `event_types` and `filter` are routed
+  again exactly as publish routed them (herald.domain.routing: the subscription's types, payload and
+  LiveChat filters, the per-license switch, retry/retention, ordering, a TTL installation's hold); each
+  delivery it gets is a new one with a new id, marked `replay_of = <job id>`.
 """
 
 from __future__ import annotations
@@ -19,21 +20,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, and_, func, or_, select, true, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.domain.filters import Filter, compile_filter
 from herald.domain.matching import type_matches
 from herald.domain.models import DeliveryStatus
-from herald.ids import new_id
+from herald.domain.routing import Routed, fan_out, parse, restored_context
 from herald.store import jobs as job_store
 from herald.store.database import Database
+from herald.store.enqueue import Requeue, enqueue, requeue
 from herald.store.jobs import ClaimedJob
-from herald.store.publish import Route, _compiled
-from herald.store.tables import deliveries, events, installations, queue, subscriptions
+from herald.store.routing import drain_conversations, routes_of_subscription
+from herald.store.tables import deliveries, events, queue, subscriptions
 
 DEAD = DeliveryStatus.DEAD.value
 PENDING = DeliveryStatus.PENDING.value
@@ -98,7 +97,7 @@ async def recover_step(db: Database, job: ClaimedJob, batch: int, lease_seconds:
             query = query.where(tuple_(d.created_at, d.id) > tuple_(*job.cursor))
         rows = (await conn.execute(query.order_by(d.created_at, d.id).limit(batch))).all()
         now = time.time()
-        requeued = await _requeue_dead(conn, db, [r for r in rows if r.status == DEAD], now)
+        requeued = await _requeue_dead(conn, [r for r in rows if r.status == DEAD], now)
         moved = await _bring_forward(conn, [r.id for r in rows if r.status == PENDING], now)
         cursor = [rows[-1].created_at, rows[-1].id] if rows else job.cursor
         finished = len(rows) < batch
@@ -114,39 +113,10 @@ async def _enabled(conn: AsyncConnection, subscription_id: str) -> bool:
     return found is not None
 
 
-def _insert_ignoring_queued(db: Database) -> Any:
-    insert = sqlite_insert if db.is_sqlite else pg_insert
-    return insert(queue)
-
-
-async def _requeue_dead(conn: AsyncConnection, db: Database, rows: list[Any], now: float) -> int:
-    if not rows:
-        return 0
-    stmt = (
-        _insert_ignoring_queued(db)
-        .values(
-            [
-                {
-                    "delivery_id": r.id,
-                    "account_id": r.account_id,
-                    "event_id": r.event_id,
-                    "subscription_id": r.subscription_id,
-                    "ordering_key": None,
-                    "available_at": now,
-                    "attempts": r.attempts,
-                    "lease": 0,
-                    "max_retries": None,
-                    "retention_time": None,
-                    "manual": True,
-                    "created_at": now,
-                }
-                for r in rows
-            ]
-        )
-        .on_conflict_do_nothing(index_elements=["delivery_id"])
-        .returning(queue.c.delivery_id)
+async def _requeue_dead(conn: AsyncConnection, rows: list[Any], now: float) -> int:
+    queued = await requeue(
+        conn, [Requeue(r.id, r.account_id, r.event_id, r.subscription_id, r.attempts) for r in rows], now
     )
-    queued = [r[0] for r in (await conn.execute(stmt)).all()]
     if queued:
         await conn.execute(
             update(deliveries)
@@ -186,45 +156,6 @@ async def _bring_forward(conn: AsyncConnection, ids: list[str], now: float) -> i
 # -------------------------------------------------------------------------------------------- replay
 
 
-async def _routes(conn: AsyncConnection, job: ClaimedJob) -> dict[str, Route]:
-    """The subscription's route in each account it delivers for (as publish computes it): the account
-    that owns it, or every account where its application is installed and enabled."""
-    s = subscriptions.c
-    sub = (
-        (
-            await conn.execute(
-                select(s.id, s.event_types, s.ordered, s.max_retries, s.filter, s.account_id).where(
-                    s.id == job.subscription_id, s.enabled.is_(True)
-                )
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if sub is None:
-        return {}
-
-    def route(max_retries: int | None, retention_time: int | None) -> Route:
-        return Route(
-            subscription_id=sub["id"],
-            event_types=sub["event_types"],
-            ordered=sub["ordered"],
-            max_retries=sub["max_retries"] if sub["max_retries"] is not None else max_retries,
-            retention_time=retention_time,
-            filter=_compiled(sub["id"], sub["filter"]),
-        )
-
-    if job.account_id is not None:
-        return {job.account_id: route(None, None)}
-    i = installations.c
-    rows = await conn.execute(
-        select(i.account_id, i.max_retries, i.retention_time).where(
-            i.application_id == job.application_id, i.enabled.is_(True)
-        )
-    )
-    return {r.account_id: route(r.max_retries, r.retention_time) for r in rows}
-
-
 def _types_clause(patterns: list[str]) -> ColumnElement[bool]:
     if "*" in patterns:
         return true()
@@ -234,25 +165,18 @@ def _types_clause(patterns: list[str]) -> ColumnElement[bool]:
     )
 
 
-def _parse(data: str) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return None
-
-
 async def replay_step(db: Database, job: ClaimedJob, batch: int, lease_seconds: float) -> Step:
     p, e = job.params, events.c
     async with db.write() as conn:
         await job_store.own(conn, job, lease_seconds)
-        routes = await _routes(conn, job)
+        routes = await routes_of_subscription(conn, job.subscription_id)
         if not routes:  # the subscription was deleted or disabled since: nothing (more) to replay
             await job_store.save_progress(
                 conn, job, looked_at=0, affected=0, cursor=job.cursor, finished=True
             )
             return Step(job.cursor, job.total, True)
         # Default: the subscription's own types (the same in every account), so `total` counts only those.
-        wanted = p.get("event_types") or next(iter(routes.values())).event_types
+        wanted = p.get("event_types") or next(iter(routes.values()))[0].event_types
         since, until = job.window
         where = [
             e.account_id.in_(sorted(routes)),
@@ -264,62 +188,34 @@ async def replay_step(db: Database, job: ClaimedJob, batch: int, lease_seconds: 
         if total is None:
             total = int(await conn.scalar(select(func.count()).select_from(events).where(*where)) or 0)
             await job_store.set_total(conn, job, total)
-        query = select(e.account_id, e.id, e.type, e.data, e.ordering_key, e.created_at).where(*where)
+        query = select(e.account_id, e.id, e.type, e.data, e.ordering_key, e.context, e.created_at).where(
+            *where
+        )
         if job.cursor:
             query = query.where(tuple_(e.created_at, e.account_id, e.id) > tuple_(*job.cursor))
         rows = (await conn.execute(query.order_by(e.created_at, e.account_id, e.id).limit(batch))).all()
         extra: Filter | None = compile_filter(p["filter"]) if p.get("filter") else None
+        # The job narrows (its own types and filter); routing decides, as it did at publish.
+        chosen = [
+            Routed(
+                r.account_id,
+                r.id,
+                r.type,
+                r.data,
+                r.ordering_key,
+                restored_context(r.type, r.data, r.context),
+            )
+            for r in rows
+            if type_matches(wanted, r.type) and (extra is None or extra.matches(parse(r.data)))
+        ]
+        all_routes = [rt for rs in routes.values() for rt in rs]
+        draining = await drain_conversations(conn, all_routes, (r.ordering_key for r in chosen))
         now = time.time()
-        new_deliveries: list[dict[str, Any]] = []
-        new_queue: list[dict[str, Any]] = []
-        for r in rows:
-            rt = routes[r.account_id]
-            if not (type_matches(rt.event_types, r.type) and type_matches(wanted, r.type)):
-                continue
-            if rt.filter is not None or extra is not None:
-                data = _parse(r.data)
-                if (rt.filter is not None and not rt.filter.matches(data)) or (
-                    extra is not None and not extra.matches(data)
-                ):
-                    continue
-            delivery_id = new_id("dlv")
-            new_deliveries.append(
-                {
-                    "id": delivery_id,
-                    "account_id": r.account_id,
-                    "event_id": r.id,
-                    "event_type": r.type,
-                    "subscription_id": rt.subscription_id,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "created_at": now,
-                    "next_attempt_at": now,
-                    "replay_of": job.id,
-                }
-            )
-            new_queue.append(
-                {
-                    "delivery_id": delivery_id,
-                    "account_id": r.account_id,
-                    "event_id": r.id,
-                    "subscription_id": rt.subscription_id,
-                    "ordering_key": r.ordering_key if rt.ordered else None,
-                    "available_at": now,
-                    "attempts": 0,
-                    "lease": 0,
-                    "max_retries": rt.max_retries,
-                    "retention_time": rt.retention_time,
-                    "manual": False,
-                    "created_at": now,
-                }
-            )
-        if new_deliveries:
-            await conn.execute(deliveries.insert(), new_deliveries)
-            # executemany runs the rows in order, so `seq` keeps the events' order (ordered subscriptions).
-            await conn.execute(queue.insert(), new_queue)
+        new = fan_out(routes, chosen, now, draining, replay_of=job.id)
+        await enqueue(conn, new, now)
         cursor = [rows[-1].created_at, rows[-1].account_id, rows[-1].id] if rows else job.cursor
         finished = len(rows) < batch
         await job_store.save_progress(
-            conn, job, looked_at=len(rows), affected=len(new_deliveries), cursor=cursor, finished=finished
+            conn, job, looked_at=len(rows), affected=len(new), cursor=cursor, finished=finished
         )
     return Step(cursor, total, finished)
