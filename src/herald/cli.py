@@ -13,11 +13,26 @@ from rich.console import Console
 from herald import __version__
 from herald.config import ConfigError, Settings, generate_admin_token, load_settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Herald: self-hosted webhook delivery.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Herald: self-hosted webhook delivery.",
+    # Plain help: it wraps long defaults at any width and shows no value placeholder after flags.
+    rich_markup_mode=None,
+)
 console = Console(stderr=True)
 
-Listen = Annotated[str | None, typer.Option("--listen", help="host:port (HERALD_LISTEN)")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="HERALD_DATABASE_URL")]
+Listen = Annotated[
+    str | None,
+    typer.Option("--listen", help="host:port to listen on (HERALD_LISTEN; default 127.0.0.1:8080)"),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///file or postgresql://… (HERALD_DATABASE_URL; default sqlite:///herald.db)",
+    ),
+]
 
 
 def _settings(**overrides: object) -> Settings:
@@ -32,10 +47,13 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from herald.activity import FORMATS, configure
+
+    if settings.log_format not in FORMATS:
+        console.print(f"[red]configuration error:[/red] HERALD_LOG_FORMAT must be text or json, "
+                      f"got {settings.log_format!r}")  # fmt: skip
+        raise typer.Exit(2)
+    configure(settings.log_level, settings.log_format)
 
 
 def _install_uvloop() -> None:
@@ -47,12 +65,30 @@ def _install_uvloop() -> None:
         pass
 
 
+def _port_free_or_exit(settings: Settings) -> None:
+    """Fail before announcing anything when the address is taken (uvicorn would only say so after
+    "listening on …" and a fresh token were printed)."""
+    import socket
+
+    host = settings.host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, settings.port))
+        except OSError as exc:
+            console.print(f"[red]cannot listen on {settings.listen}:[/red] {exc.strerror or exc}")
+            console.print("  another process holds it; stop that one or pass --listen host:port")
+            raise typer.Exit(1) from exc
+
+
 def _run_http(settings: Settings, with_dispatcher: bool) -> None:
     import uvicorn
 
     from herald.api.app import create_app
     from herald.runtime import Runtime
 
+    _port_free_or_exit(settings)
     token = settings.admin_token
     generated = token is None
     token = token or generate_admin_token()
@@ -74,11 +110,12 @@ def _run_http(settings: Settings, with_dispatcher: bool) -> None:
         http="httptools",
         log_level=settings.log_level,
         access_log=False,
+        log_config=None,  # uvicorn's lines go through herald's own format (herald/activity.py)
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
     )
 
 
-@app.command()
+@app.command(short_help="API + dispatcher in one process (SQLite by default).")
 def serve(
     dev: Annotated[
         bool, typer.Option("--dev", help="Allow loopback/private endpoints (local testing)")
@@ -94,7 +131,7 @@ def serve(
     _run_http(settings, with_dispatcher=True)
 
 
-@app.command()
+@app.command(short_help="The API only (beside `herald worker` processes).")
 def api(listen: Listen = None, database_url: DatabaseUrl = None) -> None:
     """Run the API only (pair it with `herald worker` processes on PostgreSQL)."""
     settings = _settings(listen=listen, database_url=database_url)
@@ -102,7 +139,7 @@ def api(listen: Listen = None, database_url: DatabaseUrl = None) -> None:
     _run_http(settings, with_dispatcher=False)
 
 
-@app.command()
+@app.command(short_help="A dispatcher only; run any number on PostgreSQL.")
 def worker(
     database_url: DatabaseUrl = None,
     metrics_listen: Annotated[
@@ -138,7 +175,7 @@ async def _worker(settings: Settings) -> None:
         await runtime.db.dispose()
 
 
-@app.command("mtls-gateway")
+@app.command("mtls-gateway", short_help="LivePerson's mTLS forward gateway.")
 def mtls_gateway(
     listen: Annotated[str | None, typer.Option("--listen", help="host:port (HERALD_GATEWAY_LISTEN)")] = None,
     database_url: DatabaseUrl = None,
@@ -178,7 +215,7 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     console.print(f"schema is up to date on {settings.database_url}")
 
 
-@app.command()
+@app.command(short_help="Re-encrypt stored secrets with the newest key.")
 def rekey(database_url: DatabaseUrl = None) -> None:
     """Re-encrypt every stored secret with the first key of HERALD_SECRET_KEY (master-key rotation)."""
     settings = _settings(database_url=database_url)
@@ -205,7 +242,7 @@ def keygen() -> None:
     print(SecretBox.generate_key())
 
 
-@app.command()
+@app.command(short_help="Benchmark delivery against a local receiver.")
 def bench(
     backend: Annotated[str, typer.Option(help="sqlite | postgresql")] = "sqlite",
     pg_url: Annotated[
@@ -249,7 +286,7 @@ def bench(
     raise typer.Exit(run_bench(options, as_json=as_json))
 
 
-@app.command()
+@app.command(short_help="Publish a realistic contact-center event stream.")
 def simulate(
     server: Annotated[str, typer.Option(help="Herald API base URL")] = "http://127.0.0.1:8080",
     token: Annotated[
@@ -286,7 +323,7 @@ def simulate(
     raise typer.Exit(run_simulate(options, console))
 
 
-@app.command("listen")
+@app.command("listen", short_help="Forward deliveries to a local URL (like `stripe listen`).")
 def listen_command(
     forward_to: Annotated[str, typer.Option("--forward-to", help="Local URL to POST each delivery to")],
     events: Annotated[str, typer.Option(help="Comma-separated event types (a.* and * allowed)")] = "*",

@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import insert, select, update
 
 from herald.domain.models import DeliveryStatus
+from herald.ids import new_id
 from herald.store.database import Database
 from herald.store.errors import Conflict, NotFound
 from herald.store.pagination import page, split_page
@@ -110,7 +111,12 @@ async def get_delivery(db: Database, account_id: str, delivery_id: str) -> dict[
 
 
 async def resend(db: Database, account_id: str, delivery_id: str) -> dict[str, Any]:
-    """Queue one more attempt now. A manual resend is tried once and not retried automatically."""
+    """Queue one more attempt now. A manual resend is tried once and not retried automatically.
+
+    A finished delivery gets the attempt itself. One still queued (waiting for a retry, or in flight) keeps
+    its schedule untouched: the resend is a new delivery of the same event to the same subscription, tried
+    once now, and the answer is that new delivery (bringing the retry forward would use up a step of the
+    schedule and push the next retry much further away)."""
     now = time.time()
     async with db.write() as conn:
         row = (
@@ -134,33 +140,43 @@ async def resend(db: Database, account_id: str, delivery_id: str) -> dict[str, A
                 f"the event of delivery {delivery_id} was pruned by retention; it cannot be sent again",
                 field="delivery_id",
             )
-        queued = (
-            await conn.execute(
-                select(queue.c.seq, queue.c.available_at).where(queue.c.delivery_id == delivery_id)
-            )
-        ).first()
+        queued = await conn.scalar(select(queue.c.seq).where(queue.c.delivery_id == delivery_id))
+        target, attempts_made = delivery_id, row["attempts"]
         if queued is not None:
-            # Still queued (waiting for a retry): bring its next attempt forward to now.
-            await conn.execute(update(queue).where(queue.c.seq == queued.seq).values(available_at=now))
-        else:
+            target, attempts_made = new_id("dlv"), 0
             await conn.execute(
-                insert(queue),
+                insert(deliveries),
                 {
-                    "delivery_id": delivery_id,
+                    "id": target,
                     "account_id": account_id,
                     "event_id": row["event_id"],
+                    "event_type": row["event_type"],
                     "subscription_id": row["subscription_id"],
-                    "ordering_key": None,
-                    "available_at": now,
-                    "attempts": row["attempts"],
-                    "lease": 0,
-                    "manual": True,
+                    "status": DeliveryStatus.PENDING.value,
+                    "attempts": 0,
                     "created_at": now,
+                    "next_attempt_at": now,
                 },
             )
         await conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_id)
-            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, finished_at=None)
+            insert(queue),
+            {
+                "delivery_id": target,
+                "account_id": account_id,
+                "event_id": row["event_id"],
+                "subscription_id": row["subscription_id"],
+                "ordering_key": None,
+                "available_at": now,
+                "attempts": attempts_made,
+                "lease": 0,
+                "manual": True,
+                "created_at": now,
+            },
         )
-    return await get_delivery(db, account_id, delivery_id)
+        if queued is None:
+            await conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, finished_at=None)
+            )
+    return await get_delivery(db, account_id, target)
