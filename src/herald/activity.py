@@ -211,8 +211,8 @@ class ActivityLog:
         for sub_id, st in self._endpoints.items():
             if st.delivered:
                 log.info(
-                    "%s: %d delivered in the last %.0fs, %.0f ms average",
-                    st.url, st.delivered, self.summary_every, st.total_ms / st.delivered,
+                    "%s (%s): %d delivered in the last %.0fs, %.0f ms average",
+                    st.url, st.account_id, st.delivered, self.summary_every, st.total_ms / st.delivered,
                     extra={"subscription_id": sub_id, "account_id": st.account_id, "url": st.url,
                            "delivered": st.delivered},
                 )  # fmt: skip

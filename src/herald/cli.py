@@ -301,6 +301,13 @@ def simulate(
         str, typer.Option(help="Comma-separated event families")
     ] = "liveperson-data,liveperson-connector,livechat",
     account_prefix: Annotated[str, typer.Option(help="Account ids are <prefix>1, <prefix>2, …")] = "sim-",
+    subscribe: Annotated[
+        str | None,
+        typer.Option(
+            help="Subscribe each account to this URL (all event types) so deliveries happen and show in "
+            "the dashboard; a loopback URL needs `herald serve --dev`"
+        ),
+    ] = None,
 ) -> None:
     """Publish a realistic contact-center event stream (LivePerson and LiveChat) through the API."""
     from herald.simulate import SimulateOptions, parse_families, run_simulate
@@ -316,6 +323,7 @@ def simulate(
             seed=seed,
             families=parse_families(families),
             account_prefix=account_prefix,
+            subscribe=subscribe,
         )
         options.check()
     except ValueError as exc:

@@ -63,7 +63,7 @@ def test_successes_are_summarised_per_endpoint(caplog: pytest.LogCaptureFixture)
     assert messages(caplog) == []  # nothing per success at info
     clock.now += 5
     log.tick()
-    assert messages(caplog) == ["https://hooks.example/in: 3 delivered in the last 5s, 12 ms average"]
+    assert messages(caplog) == ["https://hooks.example/in (acme): 3 delivered in the last 5s, 12 ms average"]
     clock.now += 5
     log.tick()
     assert len(messages(caplog)) == 1  # a quiet endpoint says nothing
