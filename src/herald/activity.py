@@ -39,6 +39,7 @@ FIELDS = (
     "total",
 )
 FORMATS = ("text", "json")
+MAX_MESSAGE = 300  # characters of an error message kept in a line
 
 
 class JsonFormatter(logging.Formatter):
@@ -100,7 +101,8 @@ def outcome_text(record: AttemptRecord) -> str:
     if record.status_code is not None and record.error_kind is not None:
         return f"HTTP {record.status_code}"
     kind = record.error_kind.value if record.error_kind else "failed"
-    message = (record.error_message or "").strip()
+    # One line, bounded: a transport message may span lines or carry a whole response.
+    message = " ".join((record.error_message or "").split())[:MAX_MESSAGE]
     return f"{kind}: {message}" if message else kind
 
 

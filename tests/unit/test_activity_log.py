@@ -109,3 +109,13 @@ def test_json_lines_carry_the_ids() -> None:
 
 def test_describe_wait() -> None:
     assert [describe_wait(s) for s in (4.6, 300, 1800, 7200)] == ["5s", "5m", "30m", "2h"]
+
+
+def test_an_error_message_stays_on_one_bounded_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    record = attempt(False, 0, status=None)
+    record = AttemptRecord(record.claimed, 0.0, 1.0, None, ErrorKind.NETWORK, "reset\nby peer " + "x" * 500,
+                           None, {}, None, False)  # fmt: skip
+    ActivityLog().attempt(record, ENDPOINT)
+    [line] = messages(caplog)
+    assert "\n" not in line and "network: reset by peer xxx" in line and len(line) < 420
