@@ -126,3 +126,15 @@ def test_event_types_speak_iso_8601_and_name_the_version_format(api: Api) -> Non
     got = api.expect(200, "GET", f"/v1/event-types/{name}")
     assert isinstance(got["created_at"], str)
     assert datetime.fromisoformat(got["created_at"]).utcoffset() is not None
+
+
+def test_a_liveperson_data_subscription_shows_no_secret(api: Api, receiver: Receiver) -> None:
+    account = unique("acct-dt")
+    cred = api.expect(
+        201, "POST", f"/v1/accounts/{account}/credentials", json={"name": "dt", "scheme": "lp-signature"}
+    )
+    sub = api.account_subscription(
+        account, receiver.url(receiver.new_path("dt")), ["AgentStateChangedEvent"],
+        profile="liveperson-data", credential_id=cred["id"],
+    )  # fmt: skip
+    assert sub["secret"] is None  # its deliveries are signed with the credential
