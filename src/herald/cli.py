@@ -82,26 +82,31 @@ def _port_free_or_exit(settings: Settings) -> None:
             raise typer.Exit(1) from exc
 
 
+def _banner(text: str) -> None:
+    """Whole lines at any width: a wrapped URL or token is hard to copy."""
+    console.print(text, soft_wrap=True)
+
+
 def _run_http(settings: Settings, with_dispatcher: bool) -> None:
+    _port_free_or_exit(settings)  # before the slow imports: a taken address is said at once
     import uvicorn
 
     from herald.api.app import create_app
     from herald.runtime import Runtime
 
-    _port_free_or_exit(settings)
     token = settings.admin_token
     generated = token is None
     token = token or generate_admin_token()
     runtime = Runtime.build(settings)
     api = create_app(runtime, token, with_dispatcher=with_dispatcher)
     role = "API + dispatcher" if with_dispatcher else "API"
-    console.print(f"[bold]Herald {__version__}[/bold] ({role}) listening on http://{settings.listen}")
-    console.print(f"  database: {settings.database_url}")
-    console.print(f"  API docs: http://{settings.listen}/docs")
+    _banner(f"[bold]Herald {__version__}[/bold] ({role}) listening on http://{settings.listen}")
+    _banner(f"  database: {settings.database_url}")
+    _banner(f"  API docs: http://{settings.listen}/docs")
     if generated:
-        console.print(f"  admin token (generated; set HERALD_ADMIN_TOKEN to keep one): [bold]{token}[/bold]")
+        _banner(f"  admin token (generated; set HERALD_ADMIN_TOKEN to keep one): [bold]{token}[/bold]")
     if settings.allow_private_targets:
-        console.print("  [yellow]private and loopback endpoints are allowed (development mode)[/yellow]")
+        _banner("  [yellow]private and loopback endpoints are allowed (development mode)[/yellow]")
     uvicorn.run(
         api,
         host=settings.host,

@@ -336,6 +336,8 @@ def run_simulate(options: SimulateOptions, console: Console) -> int:
     except aiohttp.ClientError as exc:
         console.print(f"[red]cannot reach {options.server}: {exc}[/red]")
         return 1
+    if not console.is_terminal:
+        console.line()  # a terminal's live display ends its own line; a pipe's does not
     if stats.shortfall:
         console.print(f"[yellow]{stats.shortfall}[/yellow]")
     for err in stats.last_errors:
