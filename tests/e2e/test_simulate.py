@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 
+from dashboard_client import Ui
 from e2e_harness import HERALD_BIN, Herald, Receiver, unique, wait_until
 
 
@@ -95,6 +96,13 @@ def test_simulate_keeps_its_rate_and_subscribes_its_accounts(herald: Herald, rec
         for a in (prefix + "1", prefix + "2")
     }
     assert all([s["name"] for s in rows] == ["herald simulate"] for rows in subs.values()), subs
+    ui = Ui(herald)  # the simulated accounts are on the dashboard's account list
+    try:
+        assert ui.sign_in(herald.token).status_code == 303
+        listed = ui.get("/ui/accounts").text
+        assert all(f"/ui/a/{account}/subscriptions" in listed for account in subs), listed[-2000:]
+    finally:
+        ui.close()
 
     # A second run reuses the demo subscriptions instead of adding more.
     again = simulate(herald, "--duration", "1", *args[2:], "--subscribe", receiver.url(path))
