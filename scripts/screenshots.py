@@ -63,7 +63,8 @@ def recovery_shots(page: Any, api: Api, base: str, shot: Callable[..., None]) ->
 
 
 def inspector_shot(page: Any, api: Api, base: str, token: str, shot: Callable[..., None]) -> None:
-    """A request bin's page with captured requests, the last one arriving live over the event stream."""
+    """The inspector's bin list, and a bin's page with captured requests, the last one arriving live over
+    the event stream."""
     made = api.expect(
         201,
         "POST",
@@ -71,6 +72,11 @@ def inspector_shot(page: Any, api: Api, base: str, token: str, shot: Callable[..
         json={"account_id": ACCOUNT, "name": "orders receiver", "response": {"status": 202, "body": "ok"}},
     )
     headers = {"content-type": "application/json", "x-order-signature": "sha256=5b1f0c9e"}
+    page.click("nav >> text=Inspector")  # linked from the dashboard
+    page.fill("#token", token)
+    page.dispatch_event("#token", "change")
+    page.wait_for_selector("#bins li")
+    shot("inspector-index")
     httpx.post(made["url"] + "/orders?attempt=1", json={"order": 17, "total": 42.5}, headers=headers)
     page.goto(base + f"/inspect/bins/{made['id']}")
     page.fill("#token", token)
@@ -98,6 +104,19 @@ def main() -> None:
         app = api.create_application("Acme Bot")
         api.install(app["id"], ACCOUNT, max_retries=3)
         api.install(app["id"], "globex")
+        # An application subscription fires for the account too (listed on its Subscriptions page).
+        api.app_subscription(app["id"], receiver.url("/transporter"), ["order.*"], name="Acme Bot orders")
+        # An application made from a LivePerson manifest (read as such on the Applications page).
+        api.expect(
+            201,
+            "POST",
+            f"/v1/accounts/{ACCOUNT}/app-installations",
+            json={
+                "client_name": "Acme messaging connector",
+                "description": "Routes conversation events to the bot",
+                "capabilities": {"webhooks": {"retry": {"retention_time": 3600}}},
+            },
+        )
         cred = api.expect(
             201,
             "POST",
@@ -159,7 +178,11 @@ def main() -> None:
             shot("deliveries", f"/ui/a/{ACCOUNT}/deliveries", full_page=False)
             failed = api.deliveries(ACCOUNT, status="dead") or api.deliveries(ACCOUNT)
             shot("delivery", f"/ui/a/{ACCOUNT}/deliveries/{failed[0]['id']}")
+            page.click("button:text('Resend')")
+            page.wait_for_selector("#resent")
+            shot("delivery-resent", full_page=False)
             shot("health", f"/ui/a/{ACCOUNT}/health?window=10m")
+            shot("health-24h", f"/ui/a/{ACCOUNT}/health?window=24h", full_page=False)
             shot("event-types", f"/ui/a/{ACCOUNT}/event-types", full_page=False)
             shot("event-type", f"/ui/a/{ACCOUNT}/event-types/AgentStateChangedEvent")
             recovery_shots(page, api, base, shot)

@@ -17,11 +17,26 @@ from herald.server_tls import ServerTls, scheme, server_context, server_tls
 if TYPE_CHECKING:
     from herald.runtime import Runtime
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Herald: self-hosted webhook delivery.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Herald: self-hosted webhook delivery.",
+    # Plain help: it wraps long defaults at any width and shows no value placeholder after flags.
+    rich_markup_mode=None,
+)
 console = Console(stderr=True)
 
-Listen = Annotated[str | None, typer.Option("--listen", help="host:port (HERALD_LISTEN)")]
-DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="HERALD_DATABASE_URL")]
+Listen = Annotated[
+    str | None,
+    typer.Option("--listen", help="host:port to listen on (HERALD_LISTEN; default 127.0.0.1:8080)"),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///file or postgresql://… (HERALD_DATABASE_URL; default sqlite:///herald.db)",
+    ),
+]
 TlsCert = Annotated[
     str | None, typer.Option("--tls-cert", help="PEM certificate chain: serve HTTPS (HERALD_TLS_CERT)")
 ]
@@ -60,10 +75,13 @@ def _tls(settings: Settings) -> ServerTls | None:
 
 
 def _logging(settings: Settings) -> None:
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from herald.activity import FORMATS, configure
+
+    if settings.log_format not in FORMATS:
+        console.print(f"[red]configuration error:[/red] HERALD_LOG_FORMAT must be text or json, "
+                      f"got {settings.log_format!r}")  # fmt: skip
+        raise typer.Exit(2)
+    configure(settings.log_level, settings.log_format)
 
 
 def _install_uvloop() -> None:
@@ -75,7 +93,30 @@ def _install_uvloop() -> None:
         pass
 
 
+def _port_free_or_exit(settings: Settings) -> None:
+    """Fail before announcing anything when the address is taken (uvicorn would only say so after
+    "listening on …" and a fresh token were printed)."""
+    import socket
+
+    host = settings.host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, settings.port))
+        except OSError as exc:
+            console.print(f"[red]cannot listen on {settings.listen}:[/red] {exc.strerror or exc}")
+            console.print("  another process holds it; stop that one or pass --listen host:port")
+            raise typer.Exit(1) from exc
+
+
+def _banner(text: str) -> None:
+    """Whole lines at any width: a wrapped URL or token is hard to copy."""
+    console.print(text, soft_wrap=True)
+
+
 def _run_http(settings: Settings, with_dispatcher: bool) -> None:
+    _port_free_or_exit(settings)  # before the slow imports: a taken address is said at once
     import uvicorn
 
     from herald.api.app import create_app
@@ -89,13 +130,13 @@ def _run_http(settings: Settings, with_dispatcher: bool) -> None:
     runtime = Runtime.build(settings)
     api = create_app(runtime, token, with_dispatcher=with_dispatcher)
     role = "API + dispatcher" if with_dispatcher else "API"
-    console.print(f"[bold]Herald {__version__}[/bold] ({role}) listening on {scheme(tls)}://{settings.listen}")
-    console.print(f"  database: {settings.database_url}")
-    console.print(f"  API docs: {scheme(tls)}://{settings.listen}/docs")
+    _banner(f"[bold]Herald {__version__}[/bold] ({role}) listening on {scheme(tls)}://{settings.listen}")
+    _banner(f"  database: {settings.database_url}")
+    _banner(f"  API docs: {scheme(tls)}://{settings.listen}/docs")
     if generated:
-        console.print(f"  admin token (generated; set HERALD_ADMIN_TOKEN to keep one): [bold]{token}[/bold]")
+        _banner(f"  admin token (generated; set HERALD_ADMIN_TOKEN to keep one): [bold]{token}[/bold]")
     if settings.allow_private_targets:
-        console.print("  [yellow]private and loopback endpoints are allowed (development mode)[/yellow]")
+        _banner("  [yellow]private and loopback endpoints are allowed (development mode)[/yellow]")
     uvicorn.run(
         api,
         host=settings.host,
@@ -104,13 +145,14 @@ def _run_http(settings: Settings, with_dispatcher: bool) -> None:
         http="httptools",
         log_level=settings.log_level,
         access_log=False,
+        log_config=None,  # uvicorn's lines go through herald's own format (herald/activity.py)
         timeout_graceful_shutdown=int(settings.shutdown_grace) + 5,
         # uvicorn's own context cannot be told a minimum version; ours is the one every listener uses.
         ssl_context_factory=(lambda _config, _default: server_context(tls)) if tls else None,
     )
 
 
-@app.command()
+@app.command(short_help="API + dispatcher in one process (SQLite by default).")
 def serve(
     dev: Annotated[
         bool, typer.Option("--dev", help="Allow loopback/private endpoints (local testing)")
@@ -122,6 +164,7 @@ def serve(
         typer.Option(
             "--workers",
             min=0,
+            metavar="N",
             help="PostgreSQL: dispatcher processes beside the API (0: the API process dispatches)",
         ),
     ] = 0,
@@ -166,7 +209,7 @@ async def _migrate(runtime: Runtime) -> None:
         await runtime.db.dispose()
 
 
-@app.command()
+@app.command(short_help="The API only (beside `herald worker` processes).")
 def api(
     listen: Listen = None,
     database_url: DatabaseUrl = None,
@@ -179,7 +222,7 @@ def api(
     _run_http(settings, with_dispatcher=False)
 
 
-@app.command()
+@app.command(short_help="A dispatcher only; run any number on PostgreSQL.")
 def worker(
     database_url: DatabaseUrl = None,
     metrics_listen: Annotated[
@@ -216,7 +259,7 @@ async def _worker(settings: Settings) -> None:
         await runtime.db.dispose()
 
 
-@app.command("mtls-gateway")
+@app.command("mtls-gateway", short_help="LivePerson's mTLS forward gateway.")
 def mtls_gateway(
     listen: Annotated[str | None, typer.Option("--listen", help="host:port (HERALD_GATEWAY_LISTEN)")] = None,
     database_url: DatabaseUrl = None,
@@ -270,7 +313,7 @@ def migrate(database_url: DatabaseUrl = None) -> None:
     console.print(f"schema is up to date on {settings.database_url}")
 
 
-@app.command()
+@app.command(short_help="Re-encrypt stored secrets with the newest key.")
 def rekey(database_url: DatabaseUrl = None) -> None:
     """Re-encrypt every stored secret with the first key of HERALD_SECRET_KEY (master-key rotation)."""
     settings = _settings(database_url=database_url)
@@ -299,7 +342,7 @@ def keygen() -> None:
     print(SecretBox.generate_key())
 
 
-@app.command()
+@app.command(short_help="Benchmark delivery against a local receiver.")
 def bench(
     backend: Annotated[str, typer.Option(help="sqlite | postgresql")] = "sqlite",
     pg_url: Annotated[
@@ -347,7 +390,7 @@ def bench(
     raise typer.Exit(run_bench(options, as_json=as_json))
 
 
-@app.command()
+@app.command(short_help="Publish a realistic contact-center event stream.")
 def simulate(
     server: Annotated[str, typer.Option(help="Herald API base URL")] = "http://127.0.0.1:8080",
     token: Annotated[
@@ -362,6 +405,13 @@ def simulate(
         str, typer.Option(help="Comma-separated event families")
     ] = "liveperson-data,liveperson-connector,livechat",
     account_prefix: Annotated[str, typer.Option(help="Account ids are <prefix>1, <prefix>2, …")] = "sim-",
+    subscribe: Annotated[
+        str | None,
+        typer.Option(
+            help="Subscribe each account to this URL (all event types) so deliveries happen and show in "
+            "the dashboard; a loopback URL needs `herald serve --dev`"
+        ),
+    ] = None,
 ) -> None:
     """Publish a realistic contact-center event stream (LivePerson and LiveChat) through the API."""
     from herald.simulate import SimulateOptions, parse_families, run_simulate
@@ -377,6 +427,7 @@ def simulate(
             seed=seed,
             families=parse_families(families),
             account_prefix=account_prefix,
+            subscribe=subscribe,
         )
         options.check()
     except ValueError as exc:
@@ -384,7 +435,7 @@ def simulate(
     raise typer.Exit(run_simulate(options, console))
 
 
-@app.command("listen")
+@app.command("listen", short_help="Forward deliveries to a local URL (like `stripe listen`).")
 def listen_command(
     forward_to: Annotated[str, typer.Option("--forward-to", help="Local URL to POST each delivery to")],
     events: Annotated[str, typer.Option(help="Comma-separated event types (a.* and * allowed)")] = "*",

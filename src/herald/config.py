@@ -79,6 +79,8 @@ class Settings:
     poll_interval: float = 0.02
     shutdown_grace: float = 10.0
     log_level: str = "info"
+    dashboard: bool = True  # serve the web dashboard at /ui (GET / leads there, else to /docs)
+    log_format: str = "text"  # text (for people) | json (one object per line, with the ids as fields)
     # Failed authentication from one client address: after this many within the window, answer 429
     # (0 turns the limiter off). Counted in memory, per API process.
     auth_failure_limit: int = 20

@@ -40,7 +40,16 @@ class Options:
 
 
 class ListenError(Exception):
-    pass
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # the request field the server named as at fault, if any
+
+
+# What to type when the admin token opens a session without naming an account.
+NAME_AN_ACCOUNT = (
+    "the admin token sees every account: name the one to listen to with --account ACCOUNT "
+    "(an account's personal access token listens to its own)"
+)
 
 
 def event_type_of(body: bytes) -> str:
@@ -70,10 +79,10 @@ class Listener:
         async with http.request(method, self.base + path, **kwargs) as resp:
             data = await resp.json() if resp.content_type == "application/json" else None
             if resp.status >= 400:
-                message = (
-                    data["error"]["message"] if isinstance(data, dict) and "error" in data else resp.reason
-                )
-                raise ListenError(f"{method} {path}: {resp.status} {message}")
+                error = data.get("error") if isinstance(data, dict) else None
+                message = error["message"] if isinstance(error, dict) else resp.reason
+                field = (error.get("data") or {}).get("field") if isinstance(error, dict) else None
+                raise ListenError(f"{method} {path}: {resp.status} {message}", field)
             return data
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -93,7 +102,12 @@ class Listener:
                 "profile": self.o.profile,
                 "forward_to": self.o.forward_to,
             }
-            session = await self._api(api, "POST", "/v1/listen/sessions", json=body)
+            try:
+                session = await self._api(api, "POST", "/v1/listen/sessions", json=body)
+            except ListenError as exc:
+                if exc.field == "account_id" and self.o.account is None:
+                    raise ListenError(NAME_AN_ACCOUNT) from exc
+                raise
             self.session_id = session["id"]
             self.console.print(
                 f"Ready! Forwarding [bold]{', '.join(session['event_types'])}[/bold] of account "

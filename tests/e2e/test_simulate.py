@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 
+from dashboard_client import Ui
 from e2e_harness import HERALD_BIN, Herald, Receiver, unique, wait_until
 
 
@@ -76,3 +77,36 @@ def test_simulate_shows_http_errors_instead_of_crashing(herald: Herald) -> None:
     # It gave up at the first refusal (one request per account at most), not retrying for 5 s.
     failed = int(re.search(r"(\d+) failed requests", done.stdout).group(1))  # type: ignore[union-attr]
     assert 1 <= failed <= 2, done.stdout
+
+
+def test_simulate_keeps_its_rate_and_subscribes_its_accounts(herald: Herald, receiver: Receiver) -> None:
+    prefix = unique("simsub") + "-"
+    path = receiver.new_path("simsub")
+    args = ("--duration", "8", "--rate", "60", "--accounts", "2", "--agents", "2", "--account-prefix", prefix)
+    done = simulate(herald, *args, "--subscribe", receiver.url(path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    match = re.search(r"published (\d+) events .* in ([\d.]+) s, ([\d.]+) events/s", done.stdout)
+    assert match, done.stdout
+    published, rate = int(match.group(1)), float(match.group(3))
+    assert rate >= 0.9 * 60, done.stdout  # within 10 % of the rate asked, from the first second
+    assert "published " in done.stderr and "delivered " in done.stderr  # the live line
+    wait_until("every simulated event to arrive", lambda: len(receiver.requests(path)) >= published, 30, 0.2)
+    subs = {
+        a: herald.api.expect(200, "GET", f"/v1/accounts/{a}/subscriptions")["data"]
+        for a in (prefix + "1", prefix + "2")
+    }
+    assert all([s["name"] for s in rows] == ["herald simulate"] for rows in subs.values()), subs
+    ui = Ui(herald)  # the simulated accounts are on the dashboard's account list
+    try:
+        assert ui.sign_in(herald.token).status_code == 303
+        listed = ui.get("/ui/accounts").text
+        assert all(f"/ui/a/{account}/subscriptions" in listed for account in subs), listed[-2000:]
+    finally:
+        ui.close()
+
+    # A second run reuses the demo subscriptions instead of adding more.
+    again = simulate(herald, "--duration", "1", *args[2:], "--subscribe", receiver.url(path))
+    assert again.returncode == 0, again.stdout + again.stderr
+    for account, rows in subs.items():
+        now = herald.api.expect(200, "GET", f"/v1/accounts/{account}/subscriptions")["data"]
+        assert [s["id"] for s in now] == [s["id"] for s in rows]

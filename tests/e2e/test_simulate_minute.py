@@ -81,7 +81,7 @@ def test_a_simulated_minute_is_all_delivered(
     match = re.search(r"published (\d+) events \((\d+) duplicates, (\d+) failed requests", done.stdout)
     assert match, done.stdout + done.stderr
     published, duplicates, failed = (int(g) for g in match.groups())
-    # The model paces itself (conversations start slowly): well over half the nominal rate is published.
+    # At least half the nominal rate even on a loaded machine (the rate itself: test_simulate.py).
     assert published >= RATE * DURATION_S * 0.5, done.stdout
     assert duplicates == 0 and failed == 0, done.stdout
 

@@ -154,17 +154,42 @@ def test_rate_limits_round_trip(herald: Herald, api: Api, receiver: Receiver, ui
 
 
 def test_installation_state_and_transitions(herald: Herald, api: Api, ui: Ui, account: str) -> None:
-    app = api.create_application(unique("lpapp"))
-    api.install(app["id"], account)
+    plain = api.create_application(unique("plainapp"))
+    api.install(plain["id"], account)
+    manifest = {
+        "client_name": unique("lpapp"),
+        "description": "from a manifest",
+        "capabilities": {"webhooks": {"retry": {"retention_time": 3600}}},
+    }
+    lp = api.expect(201, "POST", f"/v1/accounts/{account}/app-installations", json=manifest)
     assert ui.sign_in(personal_token(api, account)).status_code == 303
     page = ui.get(f"/ui/a/{account}/health").text
-    assert app["name"] in page and ">UP</span>" in page
-    link = f"/ui/a/{account}/installations/{app['id']}/transitions"
+    # Only the manifest's installation has a LivePerson delivery state; the plain one is just installed.
+    lp_table = page[page.index('id="liveperson-installations"') : page.index('id="installed-applications"')]
+    assert manifest["client_name"] in lp_table and ">UP</span>" in lp_table and plain["name"] not in lp_table
+    plain_table = page[page.index('id="installed-applications"') :]
+    assert plain["name"] in plain_table and "UP" not in plain_table
+    link = f"/ui/a/{account}/installations/{lp['id']}/transitions"
     assert f'href="{link}"' in page
     transitions = ui.get(link)
     assert transitions.status_code == 200 and ">UP</span>" in transitions.text
     assert "No transition yet." in transitions.text
     assert ui.get(f"/ui/a/{account}/installations/app_not_installed/transitions").status_code == 404
+
+
+def test_applications_page_reads_a_manifest_instead_of_showing_its_json(
+    herald: Herald, api: Api, ui: Ui
+) -> None:
+    account = unique("acct-apps")
+    name = unique("manifest app")
+    body = {"client_name": name, "description": "Routes chats", "capabilities": {"webhooks": {}}}
+    api.expect(201, "POST", f"/v1/accounts/{account}/app-installations", json=body)
+    assert ui.sign_in(herald.token).status_code == 303
+    page = ui.get("/ui/applications").text
+    card = page[page.index(name) :]
+    card = card[: card.index("</section>")]
+    assert "LivePerson app installation" in card and "Routes chats" in card
+    assert "liveperson-app-installation" not in card and "{&#34;" not in card and "&#34;kind" not in card
 
 
 def test_other_accounts_objects_and_forms_without_csrf(

@@ -166,21 +166,27 @@ async def test_resend_delivered_delivery_sends_again(db: Database, kit: Kit) -> 
     assert (await kit.one(deliveries))["status"] == DeliveryStatus.PENDING
 
 
-async def test_resend_pending_moves_it_forward(db: Database, kit: Kit) -> None:
+async def test_resend_pending_keeps_its_retry_and_sends_a_new_delivery(db: Database, kit: Kit) -> None:
     await kit.subscription("a1")
     await kit.publish("a1", ("e1", "t"))
     [c] = await q.claim(db, 10, 30)
-    await q.record(db, [kit.failure(c, next_attempt_at=time.time() + 3600)])
+    retry_at = time.time() + 3600
+    await q.record(db, [kit.failure(c, next_attempt_at=retry_at)])
     assert await q.claim(db, 10, 30) == []
-    await resend(db, "a1", c.delivery_id)
-    rows = await kit.rows(queue)
-    assert len(rows) == 1  # the same queue row, not a second one
-    assert rows[0]["available_at"] <= time.time()
-    assert rows[0]["manual"] is False
+    out = await resend(db, "a1", c.delivery_id)
+    assert out["id"] != c.delivery_id and out["event_id"] == "e1" and out["attempts"] == 0
+    # The retrying delivery's schedule is untouched: same due time, same attempt count, not manual.
+    [kept] = await kit.rows(queue, queue.c.delivery_id == c.delivery_id)
+    assert (kept["available_at"], kept["attempts"], kept["manual"]) == (retry_at, 1, False)
+    original = await get_delivery(db, "a1", c.delivery_id)
+    assert original["next_attempt_at"] == retry_at and original["status"] == DeliveryStatus.PENDING
+    # The resend is tried once, now, as its own delivery; its failure retries nothing.
     [again] = await q.claim(db, 10, 30)
-    assert again.delivery_id == c.delivery_id
-    assert again.attempts == 1
-    assert (await kit.one(deliveries))["next_attempt_at"] <= time.time()
+    assert (again.delivery_id, again.manual, again.attempts) == (out["id"], True, 0)
+    await q.record(db, [kit.failure(again, next_attempt_at=None)])
+    assert (await get_delivery(db, "a1", out["id"]))["status"] == DeliveryStatus.DEAD
+    [kept] = await kit.rows(queue)
+    assert (kept["delivery_id"], kept["available_at"]) == (c.delivery_id, retry_at)
 
 
 async def test_tenant_scoping(db: Database, kit: Kit) -> None:

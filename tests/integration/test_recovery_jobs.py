@@ -349,3 +349,25 @@ async def test_replay_type_prefixes_are_literal(db: Database, kit: Kit) -> None:
     await runner(db).run_once()
     assert [r["event_id"] for r in await kit.rows(deliveries, deliveries.c.replay_of == job["id"])] == ["e1"]
     assert (await job_store.get_job(db, A1, job["id"]))["total"] == 1
+
+
+async def test_a_job_logs_its_start_progress_and_end(
+    db: Database, kit: Kit, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    from herald.background import jobs as runner_module
+
+    monkeypatch.setattr(runner_module, "PROGRESS_EVERY", 0.0)  # every batch reports
+    caplog.set_level(logging.INFO, logger="herald.jobs")
+    sub = await kit.subscription("a1")
+    await kit.publish("a1", *[(f"e{i}", "t") for i in range(5)])
+    await _settle(db, kit, dead={f"e{i}" for i in range(5)})
+    job = await _job(db, A1, JobKind.RECOVER, sub["id"], since=0.0, until=None, include_retrying=False)
+    assert await runner(db, batch=2).run_once()
+    lines = [r for r in caplog.records if getattr(r, "job_id", None) == job["id"]]
+    text = [r.getMessage() for r in lines]
+    assert text[0] == f"job {job['id']} (recover) started for subscription {sub['id']}"
+    assert f"job {job['id']} (recover): 1 batches of up to 2 done, 5 deliveries in its window" in text
+    assert text[-1].startswith(f"job {job['id']} (recover) finished: 3 batches in ")
+    assert lines[-1].subscription_id == sub["id"] and lines[-1].account_id == "a1"  # type: ignore[attr-defined]

@@ -50,6 +50,16 @@ async def test_create_account_liveperson_gets_own_client_id(kit: Kit) -> None:
     assert sub["secret"] and not sub["secret"].startswith("whsec_")
 
 
+async def test_liveperson_data_shows_no_secret(db: Database, box: SecretBox, kit: Kit) -> None:
+    # Its deliveries are signed by its credential: a subscription secret would be one nothing uses.
+    sub = await kit.subscription("a1", profile="liveperson-data")
+    assert "secret" not in sub
+    rotated = await update_subscription(db, box, Owner(account_id="a1"), sub["id"], {}, rotate_secret=True)
+    assert "secret" not in rotated
+    moved = await update_subscription(db, box, Owner(account_id="a1"), sub["id"], {"profile": "standard"})
+    assert moved["secret"].startswith("whsec_")  # a profile that signs with it shows it
+
+
 async def test_create_application_liveperson_uses_app_credentials(db: Database, kit: Kit) -> None:
     app = await kit.application()
     sub = await kit.subscription(application_id=app["id"], profile="liveperson-connector")

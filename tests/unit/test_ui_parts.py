@@ -62,3 +62,12 @@ def test_line_chart_draws_series_with_gaps() -> None:
 def test_line_chart_of_nothing_is_still_a_chart() -> None:
     svg = line_chart("Success", [], [Series("success %", [], "s-ok")], "%", y_max=100.0)
     assert "<polyline" not in svg and "100%" in svg
+
+
+def test_a_chart_spanning_days_dates_its_axis() -> None:
+    day = 86_400.0
+    starts = [day * 400 + 6 * 3600 + 60 + i * 3600 for i in range(24)]  # 06:01 one day … 05:01 the next
+    svg = line_chart("Success", starts, [Series("ok", [1.0] * 24, "s-ok")], "%")
+    assert ">05 Feb 06:01<" in svg and ">06 Feb 05:01 UTC<" in svg
+    within = line_chart("Success", starts[:3], [Series("ok", [1.0] * 3, "s-ok")], "%")
+    assert ">06:01<" in within and ">08:01 UTC<" in within

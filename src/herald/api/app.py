@@ -29,6 +29,7 @@ from herald.api.routers import (
     mtls,
     oauth,
     operational,
+    root,
     subscriptions,
     tokens,
 )
@@ -98,8 +99,10 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         inspect_public.router,
         listen.router,
         livechat.router,
+        root.router,
     ):
         app.include_router(router)
-    app.mount("/ui", create_ui(ctx))  # the web dashboard (herald.ui): HTML pages, no API routes
+    if runtime.settings.dashboard:
+        app.mount("/ui", create_ui(ctx))  # the web dashboard (herald.ui): HTML pages, no API routes
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
     return app

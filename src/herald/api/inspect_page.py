@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+from pathlib import Path
 
 SCRIPT = """
 const $ = (s) => document.querySelector(s);
@@ -112,35 +113,62 @@ HEADERS = {
     "cache-control": "no-store",
 }
 
-STYLE = """body{font:14px system-ui,sans-serif;margin:2rem;max-width:70rem}
-pre{background:#f4f4f4;padding:.5rem;overflow:auto;white-space:pre-wrap}
-summary{cursor:pointer;font-family:monospace}#status{color:#a40}code{background:#eee;padding:0 .3rem}"""
+# The dashboard's own stylesheet, inlined (the CSP allows inline styles only, and the inspector works with
+# the dashboard turned off), plus the few rules that are the inspector's own.
+STYLE = (Path(__file__).resolve().parent.parent / "ui" / "static" / "ui.css").read_text() + """
+details.request { background: var(--card); border: 1px solid var(--line); border-radius: 8px; margin: 8px 0; }
+details.request summary { cursor: pointer; padding: 8px 12px; font-family: ui-monospace, monospace;
+  font-size: 12.5px; }
+details.request pre { margin: 0 12px 10px; }
+#status { color: #8a5a00; margin-left: 8px; }
+#status:empty { display: none; }
+.capture code { word-break: break-all; }
+ul.bins { list-style: none; padding: 0; margin: 0; }
+ul.bins li { padding: 6px 0; border-bottom: 1px solid var(--line); }
+ul.bins li:last-child { border-bottom: 0; }
+ul.bins:empty::after { content: "No bins yet."; color: var(--muted); }
+#requests:empty::after { content: "Nothing captured yet: send any request to the capture URL.";
+  color: var(--muted); }
+"""
 
-_TOKEN = """<p><label>API token (admin or personal access token)
-<input id="token" type="password" size="50" autocomplete="off"></label> <span id="status"></span></p>"""
+_TOKEN = """<div class="card"><label>API token <input id="token" type="password" size="46"
+autocomplete="off" placeholder="admin or personal access token"></label>
+<span id="status" role="status"></span></div>"""
+
+_TOP = """<header class="top"><a class="brand" href="/ui/">Herald</a><nav>
+<a href="/ui/">Dashboard</a><a href="/inspect" aria-current="page">Inspector</a><a href="/docs">API docs</a>
+</nav></header>"""
 
 
 def _page(title: str, body_attrs: str, content: str) -> str:
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{STYLE}</style></head><body{body_attrs}>"
-        f"<h1>{title}</h1>{_TOKEN}{content}<script>{SCRIPT}</script></body></html>"
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title} · Herald</title>'
+        f"<style>{STYLE}</style></head><body{body_attrs}>{_TOP}<main>"
+        f"<h1>{title}</h1>{_TOKEN}{content}</main><script>{SCRIPT}</script></body></html>"
     )
 
 
 INDEX = _page(
-    "Herald inspector",
+    "Inspector",
     "",
-    """<form id="create"><label>Account <input id="account" placeholder="your account (admin: required)">
-</label> <label>Name <input id="name"></label> <button>Create a bin</button></form>
-<h2>Bins</h2><ul id="bins"></ul>""",
+    """<p class="muted hint">A bin captures whatever is sent to its URL, so you can see exactly what a webhook
+sender sends. Point a subscription at a bin's capture URL to watch Herald's deliveries arrive.</p>
+<div class="card"><h3>New bin</h3><form id="create" class="inline">
+<label>Account <input id="account" size="24" placeholder="account id"></label>
+<label>Name <input id="name" size="24" placeholder="optional"></label>
+<button>Create a bin</button></form>
+<p class="muted hint">The admin token names the account; a personal access token uses its own.</p></div>
+<h2>Bins</h2><div class="card"><ul id="bins" class="bins"></ul></div>""",
 )
 
 
 def bin_page(bin_id: str) -> str:
     return _page(
-        "Herald inspector: bin",
+        "Inspector: bin",
         f' data-bin="{html.escape(bin_id)}"',
-        """<p>Capture URL (any method, any subpath): <code id="url"></code></p>
+        """<p><a href="/inspect">← all bins</a></p>
+<div class="card capture"><h3>Capture URL</h3><p class="muted hint">Any method, any subpath.</p>
+<code id="url"></code></div>
 <h2>Requests</h2><div id="requests"></div>""",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -27,6 +28,8 @@ STEPS: dict[JobKind, StepFn] = {JobKind.RECOVER: recover_step, JobKind.REPLAY: r
 
 # Between batches: lets the dispatcher's writes through first on SQLite's single writer.
 BATCH_PAUSE = 0.01
+# A long job says how far it got this often (seconds) in the readable log.
+PROGRESS_EVERY = 5.0
 
 
 class JobRunner:
@@ -58,14 +61,29 @@ class JobRunner:
         """Run batches until the job finishes (or `max_batches`, for tests that stop a job halfway)."""
         step = STEPS[job.kind]
         batches = 0
+        started = time.monotonic()
+        fields = {"job_id": job.id, "subscription_id": job.subscription_id, "account_id": job.account_id}
+        log.info("job %s (%s) started for subscription %s", job.id, job.kind, job.subscription_id,
+                 extra=fields)  # fmt: skip
+        next_progress = started + PROGRESS_EVERY
         try:
             while max_batches is None or batches < max_batches:
                 result = await step(self.db, job, self.batch, self.lease_seconds)
                 batches += 1
                 if result.finished:
-                    log.info("job %s (%s) finished", job.id, job.kind)
+                    log.info(
+                        "job %s (%s) finished: %d batches in %.1fs", job.id, job.kind, batches,
+                        time.monotonic() - started, extra=fields | {"total": result.total},
+                    )  # fmt: skip
                     return
                 job = replace(job, cursor=result.cursor, total=result.total)
+                if (now := time.monotonic()) >= next_progress:
+                    next_progress = now + PROGRESS_EVERY
+                    log.info(
+                        "job %s (%s): %d batches of up to %d done, %s deliveries in its window",
+                        job.id, job.kind, batches, self.batch, "?" if job.total is None else job.total,
+                        extra=fields | {"done": batches * self.batch, "total": job.total},
+                    )  # fmt: skip
                 await asyncio.sleep(BATCH_PAUSE)
         except LeaseLost:
             log.warning("job %s: lease lost to another process; leaving it to that one", job.id)

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 
 from herald import metrics
+from herald.activity import ActivityLog
 from herald.config import Settings
 from herald.dispatch.control import EndpointControl
 from herald.dispatch.endpoints import EndpointCache
@@ -63,6 +64,7 @@ class Dispatcher:
             settings.breaker_cooldown,
             settings.throttle_seconds,
         )
+        self.activity = ActivityLog(settings.failing_after)  # the readable log (herald/activity.py)
         self.lanes: dict[str, Lane] = {}
         # Subscriptions whose deliveries a full lane handed back: while the lane stays full, claims hand
         # their rows straight back (queue.claim_due's `held`).
@@ -112,6 +114,7 @@ class Dispatcher:
                 self._capacity.clear()
                 await self._capacity.wait()
                 continue
+            self.activity.tick()
             size = min(room, s.claim_batch)
             holds = self._holds(time.time())
             try:
@@ -192,12 +195,14 @@ class Dispatcher:
             if endpoint is None:
                 gone.append(claimed)
             elif not endpoint.enabled:
+                self.activity.disabled(endpoint, claimed.account_id)
                 # A disabled endpoint's deliveries wait, unless their time to live ran out meanwhile.
                 ttl = claimed.retention_time
                 (expired if ttl and now - claimed.created_at >= ttl else disabled).append(claimed)
             elif (wait := self.control.admit(endpoint)) is not None:
                 deferred.append((claimed, wait))
             else:
+                self.activity.enabled(endpoint)
                 lane = self.lanes.setdefault(lane_key(endpoint.url), Lane())
                 if lane.active < self.settings.endpoint_concurrency:
                     self._start(lane, claimed, endpoint)
@@ -269,6 +274,8 @@ class Dispatcher:
             elapsed = time.time() - attempted_at
         self.recorder.add(record)
         self.control.finished(endpoint, record)
+        breaker = self.control.breaker_of(endpoint.subscription_id)
+        self.activity.attempt(record, endpoint, breaker is not None and breaker.opened_at is not None)
         metrics.ATTEMPT_LATENCY.observe(elapsed)
         metrics.ATTEMPTS.labels("success" if record.succeeded else "failure").inc()
         status = record.final_status

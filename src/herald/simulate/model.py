@@ -251,37 +251,45 @@ class Simulation:
     def _request(self, account: str) -> Callable[[int], list[SimEvent]]:
         def act(at: int) -> list[SimEvent]:
             self._at(at + self._gap(1 / self.conv_per_s), self._request(account))
-            n = self.rng.getrandbits(64)
-            conv = Conversation(
-                account,
-                f"{n:016x}-conv",
-                f"{n >> 16:012x}-consumer",
-                f"T{n % 10**8:08d}",
-                at,
-                messages_left=self.rng.randint(2, 10),
-            )
-            chat = {
-                "id": conv.id,
-                "users": [{"id": conv.consumer, "type": "customer", "name": "Customer", "present": True}],
-                "properties": {"routing": {"idle": False, "unassigned": True}},
-                "thread": {"id": conv.thread, "active": True, "events": [], "properties": {}},
-            }
-            self._at(at + 1000 + self.rng.randrange(4000), self._join(conv))
-            return [
-                *self._event(
-                    account,
-                    "ConversationRequestEvent",
-                    "liveperson-data",
-                    {"convDetails": {"convId": conv.id}},
-                    conv.id,
-                    at,
-                ),
-                *self._event(account, CQM, "liveperson-connector", self._cqm(conv, "OPEN", at), conv.id, at),
-                *self._event(account, "incoming_chat", "livechat", {"chat": chat}, conv.id, at),
-                *self._ttr(conv, at + TTR_MS, at),
-            ]
+            return self._open(account, at)
 
         return act
+
+    def open_conversation(self) -> list[SimEvent]:
+        """One more conversation now, beside the arrival process: a conversation's events spread over its
+        lifetime, so the stream starts below its rate; the driver tops it up with these."""
+        return self._open(self.rng.choice(self.account_ids), self.now_ms)
+
+    def _open(self, account: str, at: int) -> list[SimEvent]:
+        n = self.rng.getrandbits(64)
+        conv = Conversation(
+            account,
+            f"{n:016x}-conv",
+            f"{n >> 16:012x}-consumer",
+            f"T{n % 10**8:08d}",
+            at,
+            messages_left=self.rng.randint(2, 10),
+        )
+        chat = {
+            "id": conv.id,
+            "users": [{"id": conv.consumer, "type": "customer", "name": "Customer", "present": True}],
+            "properties": {"routing": {"idle": False, "unassigned": True}},
+            "thread": {"id": conv.thread, "active": True, "events": [], "properties": {}},
+        }
+        self._at(at + 1000 + self.rng.randrange(4000), self._join(conv))
+        return [
+            *self._event(
+                account,
+                "ConversationRequestEvent",
+                "liveperson-data",
+                {"convDetails": {"convId": conv.id}},
+                conv.id,
+                at,
+            ),
+            *self._event(account, CQM, "liveperson-connector", self._cqm(conv, "OPEN", at), conv.id, at),
+            *self._event(account, "incoming_chat", "livechat", {"chat": chat}, conv.id, at),
+            *self._ttr(conv, at + TTR_MS, at),
+        ]
 
     def _ttr(self, conv: Conversation, effective: int, at: int) -> list[SimEvent]:
         data = {"effectiveTtr": effective, "convDetails": {"convId": conv.id}}

@@ -46,6 +46,16 @@ def _not_found(app_id: str) -> NotFound:
     return NotFound(f"app installation {app_id} not found", field="app_id")
 
 
+def manifest_extra(description: str | None) -> dict[str, Any] | None:
+    """The manifest fields kept in an application's `description` when a LivePerson manifest made it;
+    None for any other application (whose description is the user's own text)."""
+    try:
+        extra = json.loads(description or "")
+    except ValueError:
+        return None
+    return extra if isinstance(extra, dict) and extra.get("kind") == MARKER else None
+
+
 def _extra(manifest: dict[str, Any]) -> str:
     return json.dumps(
         {
@@ -113,11 +123,8 @@ async def get(db: Database, account_id: str, app_id: str) -> dict[str, Any]:
         app = await app_store.get_application(db, app_id)
     except NotFound:
         raise _not_found(app_id) from None
-    try:
-        extra = json.loads(app["description"] or "")
-    except ValueError:
-        raise _not_found(app_id) from None
-    if not isinstance(extra, dict) or extra.get("kind") != MARKER:
+    extra = manifest_extra(app["description"])
+    if extra is None:
         raise _not_found(app_id)
     installation = await _installation(db, app_id, account_id)
     webhooks: dict[str, Any] = {}

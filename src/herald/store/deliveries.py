@@ -9,12 +9,13 @@ from typing import Any
 import orjson
 from sqlalchemy import select, update
 
-from herald.domain.models import DeliveryStatus
+from herald.domain.models import DeliveryStatus, NewDelivery
+from herald.ids import new_id
 from herald.store.database import Database
-from herald.store.enqueue import Requeue, requeue
+from herald.store.enqueue import Requeue, enqueue, requeue
 from herald.store.errors import Conflict, NotFound
 from herald.store.pagination import page, split_page
-from herald.store.tables import attempts, deliveries, events, queue
+from herald.store.tables import attempts, deliveries, events
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +112,12 @@ async def get_delivery(db: Database, account_id: str, delivery_id: str) -> dict[
 
 
 async def resend(db: Database, account_id: str, delivery_id: str) -> dict[str, Any]:
-    """Queue one more attempt now. A manual resend is tried once and not retried automatically."""
+    """Queue one more attempt now. A manual resend is tried once and not retried automatically.
+
+    A finished delivery gets the attempt itself. One still queued (waiting for a retry, or in flight) keeps
+    its schedule untouched: the resend is a new delivery of the same event to the same subscription, tried
+    once now, and the answer is that new delivery (bringing the retry forward would use up a step of the
+    schedule and push the next retry much further away)."""
     now = time.time()
     async with db.write() as conn:
         row = (
@@ -136,14 +142,17 @@ async def resend(db: Database, account_id: str, delivery_id: str) -> dict[str, A
                 field="delivery_id",
             )
         again = Requeue(delivery_id, account_id, row["event_id"], row["subscription_id"], row["attempts"])
-        if not await requeue(conn, [again], now):
-            # Still queued (waiting for a retry): bring its next attempt forward to now.
+        if await requeue(conn, [again], now):
             await conn.execute(
-                update(queue).where(queue.c.delivery_id == delivery_id).values(available_at=now)
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, finished_at=None)
             )
-        await conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_id)
-            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, finished_at=None)
-        )
-    return await get_delivery(db, account_id, delivery_id)
+            target = delivery_id
+        else:
+            # Still queued (waiting for a retry, or in flight): its schedule stays as it is.
+            target = new_id("dlv")
+            event_id, event_type, subscription_id = row["event_id"], row["event_type"], row["subscription_id"]
+            copy = NewDelivery(target, account_id, event_id, event_type, subscription_id, None, None, None, now)
+            await enqueue(conn, [copy], now, manual=True)
+    return await get_delivery(db, account_id, target)

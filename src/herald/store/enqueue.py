@@ -66,9 +66,12 @@ async def enqueue_pg(pg: Any, rows: Sequence[NewDelivery], now: float) -> None:
     await pg.execute(PG_QUEUE, now, ids, accounts, events, subs, keys, retries, retention, due)
 
 
-async def enqueue(conn: AsyncConnection, rows: Sequence[NewDelivery], now: float) -> None:
+async def enqueue(
+    conn: AsyncConnection, rows: Sequence[NewDelivery], now: float, *, manual: bool = False
+) -> None:
     """On a SQLAlchemy connection (either backend), inside its transaction. executemany runs the rows in
-    order, so `seq` keeps their order."""
+    order, so `seq` keeps their order. `manual`: each is tried once and not retried (a resend of a
+    delivery that is still waiting for its retry)."""
     if not rows:
         return
     fixed = {"status": "pending", "attempts": 0, "created_at": now, "next_attempt_at": now}
@@ -86,7 +89,7 @@ async def enqueue(conn: AsyncConnection, rows: Sequence[NewDelivery], now: float
             {"delivery_id": r.id, "account_id": r.account_id, "event_id": r.event_id,
              "subscription_id": r.subscription_id, "ordering_key": r.ordering_key,
              "max_retries": r.max_retries, "retention_time": r.retention_time,
-             "available_at": r.available_at, "attempts": 0, "lease": 0, "manual": False, "created_at": now}
+             "available_at": r.available_at, "attempts": 0, "lease": 0, "manual": manual, "created_at": now}
             for r in rows
         ],
     )  # fmt: skip

@@ -40,6 +40,15 @@ def _secret_for(profile: str) -> str:
     return generate_whsec() if profile == "standard" else generate_client_secret()
 
 
+def signs_with_own_secret(profile: str, application_id: str | None) -> bool:
+    """Whether deliveries are signed with the subscription's own secret (so the caller is shown it).
+    Not for `liveperson-data` (signed by its credential) nor an application's connector subscription
+    (signed with the application's client secret): a secret nothing uses would only mislead."""
+    if profile == "liveperson-data":
+        return False
+    return not (profile == "liveperson-connector" and application_id is not None)
+
+
 async def create_subscription(
     db: Database, box: SecretBox, owner: Owner, fields: dict[str, Any]
 ) -> dict[str, Any]:
@@ -65,8 +74,7 @@ async def create_subscription(
     async with db.write() as conn:
         await conn.execute(insert(subscriptions), row)
     out = {k: v for k, v in row.items() if k != "secret"}
-    # The connector profile signs app subscriptions with the application's client secret, not its own.
-    if not (fields["profile"] == "liveperson-connector" and owner.application_id is not None):
+    if signs_with_own_secret(fields["profile"], owner.application_id):
         out["secret"] = secret
     return out
 
@@ -121,7 +129,7 @@ async def update_subscription(
             if result.rowcount == 0:
                 raise NotFound(f"subscription {sub_id} not found", field="subscription_id")
     out = await get_subscription(db, owner, sub_id)
-    if new_secret is not None:
+    if new_secret is not None and signs_with_own_secret(out["profile"], owner.application_id):
         out["secret"] = new_secret
     return out
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select, union
 
+from herald.store.app_installations import manifest_extra
 from herald.store.database import Database
 from herald.store.errors import NotFound
 from herald.store.jobs import JobOwner
@@ -45,13 +46,20 @@ async def known_accounts(db: Database, limit: int = 500) -> list[str]:
 async def account_installations(db: Database, account_id: str) -> list[dict[str, Any]]:
     """The applications installed in an account, with the installation's enabled flag and LivePerson state."""
     query = (
-        select(installations, applications.c.name.label("application_name"))
+        select(
+            installations,
+            applications.c.name.label("application_name"),
+            applications.c.description.label("application_description"),
+        )
         .join(applications, applications.c.id == installations.c.application_id)
         .where(installations.c.account_id == account_id)
         .order_by(installations.c.created_at)
     )
     async with db.read() as conn:
-        return [dict(r) for r in (await conn.execute(query)).mappings()]
+        rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    for row in rows:  # only a LivePerson manifest's installations have a delivery state worth showing
+        row["liveperson"] = manifest_extra(row.pop("application_description")) is not None
+    return rows
 
 
 async def subscriptions_by_id(

@@ -53,7 +53,7 @@ def line_chart(
         )
     if n:
         for i in (0, n - 1):
-            label = datetime.fromtimestamp(starts[i], UTC).strftime("%H:%M")
+            label = axis_label(starts[0], starts[n - 1], starts[i]) + (" UTC" if i else "")
             anchor = "start" if i == 0 else "end"
             tx = LEFT if i == 0 else WIDTH - RIGHT
             parts.append(
@@ -85,3 +85,10 @@ def line_chart(
         legend_x += 10 + 7 * len(s.label)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def axis_label(first: float, last: float, at: float) -> str:
+    """The time axis' end label: HH:MM within one day, with the date when the window spans days (24 h,
+    7 d), so that "06:01 … 05:01" reads as yesterday to today."""
+    one_day = datetime.fromtimestamp(first, UTC).date() == datetime.fromtimestamp(last, UTC).date()
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M" if one_day else "%d %b %H:%M")

@@ -25,6 +25,7 @@ from herald.store import credentials as credential_store
 from herald.store import endpoint_health as health_store
 from herald.store import subscriptions as subscription_store
 from herald.store import ui as ui_store
+from herald.store.app_installations import manifest_extra
 from herald.store.subscriptions import Owner
 from herald.ui.web import (
     PREFIX,
@@ -84,7 +85,12 @@ async def applications(request: Request, ctx: Ctx, user: CurrentUser) -> Respons
     rows = []
     for app in apps:
         installs, _ = await application_store.list_installations(ctx.db, app["id"], 250, None)
-        rows.append({**app, "installations": installs})
+        extra = manifest_extra(app["description"])
+        # A manifest's application keeps its fields as JSON in `description`: show what it means instead.
+        description = app["description"] if extra is None else extra.get("description")
+        rows.append(
+            {**app, "description": description, "liveperson": extra is not None, "installations": installs}
+        )
     return render(request, user, "applications.html", applications=rows)
 
 
@@ -107,12 +113,15 @@ async def subscriptions(request: Request, account_id: AccountId, ctx: Ctx, user:
     owner = Owner(account_id=account_id)
     await subscription_api.authorize(user.principal, owner)
     rows, _ = await subscription_store.list_subscriptions(ctx.db, owner, 250, None)
+    # The applications' subscriptions fire for this account too (as Health and Deliveries show them).
+    delivering = await ui_store.subscriptions_by_id(ctx.db, account_id)
     return render(
         request,
         user,
         "subscriptions.html",
         account_id=account_id,
         subscriptions=await subscription_api._with_mtls(ctx, owner, *rows, many=True) if rows else [],
+        application_subscriptions=[s for s in delivering.values() if s["application_id"] is not None],
     )
 
 

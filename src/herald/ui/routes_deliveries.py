@@ -143,7 +143,12 @@ def sent_body(delivery: dict[str, Any], subscription: dict[str, Any] | None) -> 
 
 @router.get("/a/{account_id}/deliveries/{delivery_id}", include_in_schema=False)
 async def delivery_detail(
-    request: Request, account_id: AccountId, delivery_id: ObjectId, ctx: Ctx, user: CurrentUser
+    request: Request,
+    account_id: AccountId,
+    delivery_id: ObjectId,
+    ctx: Ctx,
+    user: CurrentUser,
+    resent: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] = None,
 ) -> Response:
     await _reader(user, account_id)
     delivery = await delivery_store.get_delivery(ctx.db, account_id, delivery_id)
@@ -158,6 +163,7 @@ async def delivery_detail(
         sub=sub,
         body=sent_body(delivery, sub),
         can_resend=user.principal.has(DELIVERIES_RW),
+        resent=resent,
         # The job's page is the account's only when the account started it (not its application).
         replay_job=bool(
             delivery["replay_of"] and await ui_store.account_jobs(ctx.db, account_id, {delivery["replay_of"]})
@@ -173,6 +179,8 @@ async def resend(
     await checked_form(request, user)
     await user.principal.require_account(account_id)
     user.principal.require(DELIVERIES_RW)
-    await delivery_store.resend(ctx.db, account_id, delivery_id)
+    out = await delivery_store.resend(ctx.db, account_id, delivery_id)
     ctx.notify_published()
-    return redirect(f"{PREFIX}/a/{account_id}/deliveries/{delivery_id}")
+    # Land on the delivery that makes the attempt, saying what happened (a still-retrying delivery is
+    # resent as a new one and keeps its own schedule).
+    return redirect(f"{PREFIX}/a/{account_id}/deliveries/{out['id']}?resent={delivery_id}")

@@ -7,6 +7,7 @@ data is any JSON object.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
@@ -38,7 +39,9 @@ class EventTypeDetailOut(EventTypeOut):
 class CustomEventTypeDetailOut(EventTypeOut):
     schema_: dict[str, Any] = Field(alias="schema", description="JSON Schema (Draft 2020-12) of the data")
     versions: list[str] = Field(description="Every registered version, oldest first")
-    created_at: float = Field(description="When this version was registered (epoch seconds)")
+    created_at: datetime = Field(
+        description="When this version was registered (ISO 8601, like every resource)"
+    )
 
 
 class EventTypeListOut(OutModel):
@@ -47,7 +50,8 @@ class EventTypeListOut(OutModel):
 
 class CustomEventTypeIn(Model):
     name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:\-]+$")
-    version: str = Field(min_length=5, max_length=40, description="MODEL-REVISION-ADDITION (e.g. 1-0-0)")
+    # No length bound below: the store's check names the format (`not MODEL-REVISION-ADDITION (e.g. 1-0-0)`).
+    version: str = Field(max_length=40, description="MODEL-REVISION-ADDITION (e.g. 1-0-0)")
     schema_: dict[str, Any] = Field(alias="schema", description="JSON Schema (Draft 2020-12), at most 64 KiB")
     description: str = Field(default="", max_length=2000)
 
@@ -60,7 +64,7 @@ def _custom(row: dict[str, Any], versions: list[str]) -> CustomEventTypeDetailOu
         description=row["description"],
         schema=row["schema"],
         versions=versions,
-        created_at=row["created_at"],
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
     )
 
 

@@ -149,7 +149,8 @@ class SubscriptionCreatedOut(SubscriptionOut):
     secret: str | None = Field(
         default=None,
         description="Signing secret, shown once: a whsec_ key (standard) or a client secret (connector). "
-        "Absent for application connector subscriptions, which sign with the application's client secret.",
+        "Absent when nothing signs with it: application connector subscriptions sign with the "
+        "application's client secret, liveperson-data subscriptions with their credential.",
     )
 
 
