@@ -152,7 +152,7 @@ async def resend(db: Database, account_id: str, delivery_id: str) -> dict[str, A
         else:
             # Still queued (waiting for a retry, or in flight): its schedule stays as it is.
             target = new_id("dlv")
-            event_id, event_type, subscription_id = row["event_id"], row["event_type"], row["subscription_id"]
-            copy = NewDelivery(target, account_id, event_id, event_type, subscription_id, None, None, None, now)
+            event_id, event_type, sub_id = row["event_id"], row["event_type"], row["subscription_id"]
+            copy = NewDelivery(target, account_id, event_id, event_type, sub_id, None, None, None, now)
             await enqueue(conn, [copy], now, manual=True)
     return await get_delivery(db, account_id, target)
