@@ -122,6 +122,9 @@ class Settings:
     # Retry-After on 429 and 503 is honoured within these bounds (seconds).
     retry_after_min: float = 0.0
     retry_after_max: float = 86_400.0
+    # Customer portal links (docs/portal.md): origins allowed to embed /ui in an iframe (CSP
+    # frame-ancestors), space- or comma-separated, e.g. "https://app.example.com"; empty: no embedding.
+    portal_frame_ancestors: str = ""
 
     @property
     def host(self) -> str:

@@ -21,6 +21,7 @@ from herald.api.routers import (
     endpoint_health,
     event_types,
     events,
+    expunge,
     health,
     inspect,
     inspect_public,
@@ -29,6 +30,7 @@ from herald.api.routers import (
     mtls,
     oauth,
     operational,
+    portal_links,
     subscriptions,
     tokens,
 )
@@ -86,6 +88,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         credentials.router,
         mtls.router,
         events.router,
+        expunge.router,
         event_types.router,
         deliveries.router,
         jobs.application_router,
@@ -97,6 +100,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         inspect_public.router,
         listen.router,
         livechat.router,
+        portal_links.router,
     ):
         app.include_router(router)
     app.mount("/ui", create_ui(ctx))  # the web dashboard (herald.ui): HTML pages, no API routes

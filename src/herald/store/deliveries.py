@@ -12,6 +12,7 @@ from sqlalchemy import insert, select, update
 from herald.domain.models import DeliveryStatus
 from herald.store.database import Database
 from herald.store.errors import Conflict, NotFound
+from herald.store.expunge import refuse_if_expunged
 from herald.store.pagination import page, split_page
 from herald.store.tables import attempts, deliveries, events, queue
 
@@ -86,7 +87,13 @@ async def get_delivery(db: Database, account_id: str, delivery_id: str) -> dict[
         event = (
             (
                 await conn.execute(
-                    select(events.c.type, events.c.timestamp, events.c.data, events.c.ordering_key).where(
+                    select(
+                        events.c.type,
+                        events.c.timestamp,
+                        events.c.data,
+                        events.c.ordering_key,
+                        events.c.expunged_at,
+                    ).where(
                         events.c.account_id == account_id, events.c.id == out["event_id"]
                     )
                 )
@@ -106,6 +113,8 @@ async def get_delivery(db: Database, account_id: str, delivery_id: str) -> dict[
             "ordering_key": event["ordering_key"],
             "data": orjson.loads(event["data"]),
         }
+        if event["expunged_at"] is not None:
+            out["event"]["expunged_at"] = event["expunged_at"]
     return out
 
 
@@ -134,6 +143,7 @@ async def resend(db: Database, account_id: str, delivery_id: str) -> dict[str, A
                 f"the event of delivery {delivery_id} was pruned by retention; it cannot be sent again",
                 field="delivery_id",
             )
+        await refuse_if_expunged(conn, account_id, row["event_id"], f"delivery {delivery_id}")
         queued = (
             await conn.execute(
                 select(queue.c.seq, queue.c.available_at).where(queue.c.delivery_id == delivery_id)

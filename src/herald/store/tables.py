@@ -173,6 +173,8 @@ events = Table(
     Column("created_at", Float, nullable=False),
     # LiveChat actions: what additional_data is rendered from (herald.domain.livechat.EventContext).
     Column("context", Text),
+    # Set when the content was expunged (store/expunge.py): `data` is then "null" and `context` NULL.
+    Column("expunged_at", Float),
     PrimaryKeyConstraint("account_id", "id", name="pk_events"),
     Index("ix_events_created", "created_at"),  # replay (events since a time) and retention
 )
@@ -417,4 +419,22 @@ endpoint_tokens = Table(
     Column("subscription_id", String(40), primary_key=True),
     Column("tokens", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+# --- customer portal links (store/portal.py) ---
+# A one-time link that signs a browser into /ui for one account, optionally read-only or limited to some
+# subscriptions. Only the token's sha256 is kept; the session it opens lasts until `expires_at`.
+portal_links = Table(
+    "portal_links",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("read_only", Boolean, nullable=False),
+    Column("subscription_ids", JSON),  # null: every subscription of the account
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),  # the one sign-in it allows
+    Column("revoked_at", Float),
+    Index("ix_portal_links_account", "account_id"),
 )

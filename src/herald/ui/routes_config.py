@@ -107,6 +107,7 @@ async def subscriptions(request: Request, account_id: AccountId, ctx: Ctx, user:
     owner = Owner(account_id=account_id)
     await subscription_api.authorize(user.principal, owner)
     rows, _ = await subscription_store.list_subscriptions(ctx.db, owner, 250, None)
+    rows = [r for r in rows if user.sees_subscription(r["id"])]  # a portal session's subscriptions
     return render(
         request,
         user,

@@ -1,0 +1,41 @@
+"""Expunged event content and portal links
+
+Revision ID: 0014
+Revises: 0011
+Create Date: 2026-12-01 07:20:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0014"
+down_revision: str | None = "0011"  # the lead re-chains the parallel migrations when merging
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("events") as batch:
+        batch.add_column(sa.Column("expunged_at", sa.Float()))
+    op.create_table(
+        "portal_links",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("account_id", sa.String(64), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("read_only", sa.Boolean(), nullable=False),
+        sa.Column("subscription_ids", sa.JSON()),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.Column("used_at", sa.Float()),
+        sa.Column("revoked_at", sa.Float()),
+    )
+    op.create_index("ix_portal_links_account", "portal_links", ["account_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_portal_links_account", table_name="portal_links")
+    op.drop_table("portal_links")
+    with op.batch_alter_table("events") as batch:
+        batch.drop_column("expunged_at")
