@@ -39,7 +39,9 @@ async def portal_sign_in(request: Request, token: str) -> Response:
             status_code=410,
         )
     _, value = codec(request).new(PORTAL_TOKEN + grant.link_id)
-    response = redirect(f"{PREFIX}/a/{grant.account_id}/subscriptions")
+    # Subscriptions are configuration (webhooks.configuration:rw); a read-only session starts at the log.
+    landing = "deliveries" if grant.read_only else "subscriptions"
+    response = redirect(f"{PREFIX}/a/{grant.account_id}/{landing}")
     secure = request.url.scheme == "https"
     response.set_cookie(
         COOKIE,
