@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from herald import __version__
+from herald import __version__, tracing
 from herald.config import ConfigError, Settings, generate_admin_token, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Herald: self-hosted webhook delivery.")
@@ -66,6 +66,8 @@ def _run_http(settings: Settings, with_dispatcher: bool) -> None:
         console.print(f"  admin token (generated; set HERALD_ADMIN_TOKEN to keep one): [bold]{token}[/bold]")
     if settings.allow_private_targets:
         console.print("  [yellow]private and loopback endpoints are allowed (development mode)[/yellow]")
+    if tracing.enabled():
+        console.print("  traces: OpenTelemetry over OTLP/HTTP (OTEL_* variables)")
     uvicorn.run(
         api,
         host=settings.host,

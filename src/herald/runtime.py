@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from herald import tracing
 from herald.background import JobRunner, RetentionSweeper
 from herald.config import Settings
 from herald.dispatch.dispatcher import Dispatcher
@@ -37,6 +38,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
+        tracing.configure()  # OpenTelemetry traces when the OTEL_* variables ask for them
         guard = AddressGuard(
             allow_private=settings.allow_private_targets,
             allow_subnets=parse_subnets(settings.allow_subnets),

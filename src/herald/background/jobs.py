@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from herald import tracing
 from herald.config import Settings
 from herald.domain.filters import FilterError
 from herald.store import jobs as store
@@ -60,7 +61,9 @@ class JobRunner:
         batches = 0
         try:
             while max_batches is None or batches < max_batches:
-                result = await step(self.db, job, self.batch, self.lease_seconds)
+                attributes = {"herald.job_id": job.id, "herald.job_kind": str(job.kind)}
+                with tracing.maybe_span("herald.job", **attributes):
+                    result = await step(self.db, job, self.batch, self.lease_seconds)
                 batches += 1
                 if result.finished:
                     log.info("job %s (%s) finished", job.id, job.kind)

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 
-from herald import metrics
+from herald import metrics, tracing
 from herald.config import Settings
 from herald.dispatch.control import EndpointControl
 from herald.dispatch.endpoints import EndpointCache
@@ -26,7 +26,7 @@ from herald.dispatch.transport import Transport
 from herald.dispatch.ttl import TtlWatch
 from herald.domain.models import ClaimedDelivery, DeliveryStatus, Endpoint
 from herald.domain.profiles import get_profile
-from herald.store import queue, rate_tokens
+from herald.store import queue, rate_tokens, traces
 from herald.store.database import Database
 
 log = logging.getLogger("herald.dispatch")
@@ -72,6 +72,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._capacity = asyncio.Event()
+        self._trace_parents: dict[str, str] = {}  # delivery id → its event's publish span (tracing on)
 
     def notify(self) -> None:
         """New work may be due (a publish in this process)."""
@@ -114,6 +115,7 @@ class Dispatcher:
                 continue
             size = min(room, s.claim_batch)
             holds = self._holds(time.time())
+            claim_started = time.time()
             try:
                 claim = await queue.claim_due(self.db, size, s.lease_seconds, holds)
             except Exception:
@@ -125,6 +127,8 @@ class Dispatcher:
                     lane.handed_back(holds[sub_id], count)
                 metrics.DEFERRED_HELD.inc(count)
             batch = claim.deliveries
+            if batch and tracing.enabled():
+                await self._trace_claim(batch, claim_started)
             if batch:
                 try:
                     await self._accept(batch)
@@ -209,6 +213,9 @@ class Dispatcher:
                     deferred.append((claimed, lane.overflow_delay(now)))
                     self._overflowing[claimed.subscription_id] = lane
                     lane_full += 1
+        if self._trace_parents:  # not attempted now: a later claim loads their trace again
+            for c in (*gone, *expired, *disabled, *(c for c, _ in deferred)):
+                self._trace_parents.pop(c.delivery_id, None)
         await queue.cancel(self.db, gone)
         await queue.cancel(self.db, expired, DeliveryStatus.DEAD)
         await queue.release(self.db, disabled, delay=DISABLED_RECHECK)
@@ -216,6 +223,18 @@ class Dispatcher:
         metrics.DEFERRED_LANE_FULL.inc(lane_full)
         metrics.DEFERRED_PACED.inc(len(deferred) - lane_full)
         metrics.DEFERRED_DISABLED.inc(len(disabled))
+
+    async def _trace_claim(self, batch: list[ClaimedDelivery], started: float) -> None:
+        """The claim's span, and the publish span each delivery's attempt span will be a child of."""
+        try:
+            parents = await traces.load(self.db, ((c.account_id, c.event_id) for c in batch))
+        except Exception:  # tracing never stops a delivery
+            log.warning("loading trace contexts failed", exc_info=True)
+            parents = {}
+        for c in batch:
+            if (parent := parents.get((c.account_id, c.event_id))) is not None:
+                self._trace_parents[c.delivery_id] = parent
+        tracing.finished_span("herald.claim", started, time.time(), **{"herald.deliveries": len(batch)})
 
     async def _take_tokens(self, batch: list[ClaimedDelivery], endpoints: dict[str, Endpoint]) -> None:
         """Rate-limited endpoints in the batch take their tokens from the bucket all workers share, so N
@@ -268,6 +287,7 @@ class Dispatcher:
             record = internal_failure(claimed, attempted_at, exc)
             elapsed = time.time() - attempted_at
         self.recorder.add(record)
+        tracing.attempt_span(record, endpoint.url, self._trace_parents.pop(claimed.delivery_id, None))
         self.control.finished(endpoint, record)
         metrics.ATTEMPT_LATENCY.observe(elapsed)
         metrics.ATTEMPTS.labels("success" if record.succeeded else "failure").inc()

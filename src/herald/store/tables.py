@@ -438,3 +438,17 @@ portal_links = Table(
     Column("revoked_at", Float),
     Index("ix_portal_links_account", "account_id"),
 )
+
+# --- tracing (herald/tracing.py) ---
+# The W3C traceparent of an event's publish span, written only while tracing is on: each attempt's span
+# becomes its child, in whichever worker sends it. Rows older than a week are pruned as new ones come.
+event_traces = Table(
+    "event_traces",
+    metadata,
+    Column("account_id", String(64), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("traceparent", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("account_id", "event_id", name="pk_event_traces"),
+    Index("ix_event_traces_created", "created_at"),
+)

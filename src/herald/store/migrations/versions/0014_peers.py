@@ -1,4 +1,4 @@
-"""Expunged event content and portal links
+"""Expunged event content, portal links and event trace contexts
 
 Revision ID: 0014
 Revises: 0011
@@ -32,9 +32,20 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.Float()),
     )
     op.create_index("ix_portal_links_account", "portal_links", ["account_id"])
+    op.create_table(
+        "event_traces",
+        sa.Column("account_id", sa.String(64), nullable=False),
+        sa.Column("event_id", sa.String(255), nullable=False),
+        sa.Column("traceparent", sa.String(64), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "event_id", name="pk_event_traces"),
+    )
+    op.create_index("ix_event_traces_created", "event_traces", ["created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_event_traces_created", table_name="event_traces")
+    op.drop_table("event_traces")
     op.drop_index("ix_portal_links_account", table_name="portal_links")
     op.drop_table("portal_links")
     with op.batch_alter_table("events") as batch:
