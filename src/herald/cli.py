@@ -25,6 +25,10 @@ def _settings(**overrides: object) -> Settings:
         settings = load_settings().with_overrides(**overrides)
         settings.port  # noqa: B018 - validates HERALD_LISTEN early
         settings.retry_config()
+        if settings.egress_proxy:
+            from herald.dispatch.egress import check_proxy_url
+
+            check_proxy_url(settings.egress_proxy)
         return settings
     except ConfigError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")

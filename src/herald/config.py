@@ -125,6 +125,9 @@ class Settings:
     # Customer portal links (docs/portal.md): origins allowed to embed /ui in an iframe (CSP
     # frame-ancestors), space- or comma-separated, e.g. "https://app.example.com"; empty: no embedding.
     portal_frame_ancestors: str = ""
+    # Send every delivery through this HTTP proxy (http://host:port): CONNECT for https, absolute-form
+    # for http, the destination vetted by the address guard first (dispatch/egress.py). Empty: direct.
+    egress_proxy: str = ""
 
     @property
     def host(self) -> str:

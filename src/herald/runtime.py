@@ -49,7 +49,12 @@ class Runtime:
         s = self.settings
         contexts = TlsContexts(s.ca_bundle)
         transport = transport or AiohttpTransport(
-            s.connect_timeout, s.read_timeout, self.guard, tls=contexts.default(), allow_http=s.http_allowed
+            s.connect_timeout,
+            s.read_timeout,
+            self.guard,
+            tls=contexts.default(),
+            allow_http=s.http_allowed,
+            proxy=s.egress_proxy or None,
         )
         # herald-listen:// subscriptions go through the database to a listening CLI (dispatch/relay.py). The
         # wait stays well inside the lease, or another worker would take the delivery and send it twice.
@@ -73,7 +78,12 @@ class Runtime:
         s = self.settings
         contexts = TlsContexts(s.ca_bundle)
         transport = AiohttpTransport(
-            s.connect_timeout, s.read_timeout, self.guard, tls=contexts.default(), allow_http=s.http_allowed
+            s.connect_timeout,
+            s.read_timeout,
+            self.guard,
+            tls=contexts.default(),
+            allow_http=s.http_allowed,
+            proxy=s.egress_proxy or None,
         )
         return MtlsRouter(MappingCache(self.db, self.box, s.mtls_refresh), contexts), transport
 

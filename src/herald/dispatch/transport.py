@@ -11,6 +11,7 @@ from typing import Protocol
 import aiohttp
 from multidict import istr
 
+from herald.dispatch.egress import check_proxy_url, pin
 from herald.dispatch.guard import AddressGuard, BlockedTarget, GuardedResolver
 from herald.domain.models import ErrorKind, Request, Response, TransportError
 
@@ -67,8 +68,10 @@ class AiohttpTransport:
         guard: AddressGuard | None = None,
         tls: ssl.SSLContext | None = None,
         allow_http: bool = True,
+        proxy: str | None = None,
     ) -> None:
         self.guard = guard
+        self.proxy = check_proxy_url(proxy) if proxy else None  # dispatch/egress.py
         self.tls = tls  # verified TLS for https:// endpoints without their own context (None: aiohttp's)
         self.allow_http = allow_http
         self._timeout = aiohttp.ClientTimeout(
@@ -82,7 +85,9 @@ class AiohttpTransport:
         connector = aiohttp.TCPConnector(
             limit=0,  # concurrency is capped per endpoint by the dispatcher, not by the pool
             ttl_dns_cache=30,
-            resolver=GuardedResolver(self.guard) if self.guard else None,
+            # Through a proxy the connector only resolves the proxy (the operator's, not vetted); the
+            # destination is vetted by egress.pin before the proxy is asked.
+            resolver=GuardedResolver(self.guard) if self.guard and not self.proxy else None,
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -112,14 +117,26 @@ class AiohttpTransport:
             )
         if self._session is None:
             self._session = self._open()
+        url, headers, server_hostname = request.url, request.headers, None
+        if self.proxy is not None:
+            try:
+                pinned = await pin(self.guard, request.url)
+            except BlockedTarget as exc:
+                return TransportError(ErrorKind.BLOCKED_TARGET, str(exc)[:500])
+            except OSError as exc:
+                return TransportError(ErrorKind.DNS, (str(exc) or type(exc).__name__)[:500])
+            url, server_hostname = pinned.url, pinned.server_hostname
+            headers = {**request.headers, "Host": pinned.host_header}
         try:
             async with self._session.post(
-                request.url,
+                url,
                 data=request.body,
-                headers=request.headers,
+                headers=headers,
                 allow_redirects=False,
                 timeout=self._timeout_for(request.read_timeout),
                 ssl=(request.tls or self.tls or True) if https else True,
+                proxy=self.proxy,
+                server_hostname=server_hostname,
             ) as resp:
                 body = b""
                 while len(body) < RESPONSE_BODY_LIMIT:

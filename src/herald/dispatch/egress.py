@@ -1,0 +1,81 @@
+"""Deliveries through an egress proxy (HERALD_EGRESS_PROXY): fixed egress addresses for receivers to allow,
+and one place to audit outgoing traffic.
+
+The address guard still decides where a delivery may go: Herald resolves and vets the destination itself
+and asks the proxy for the vetted address, never for a name the proxy would resolve again (no DNS
+rebinding through the proxy). HTTPS goes through a CONNECT tunnel to that address with the certificate
+checked against the endpoint's host name (mTLS works unchanged inside the tunnel); plain HTTP is sent to
+the proxy in absolute form (`POST http://<address>:<port>/path` with the endpoint's `Host`). The proxy's
+own address is the operator's choice and is not vetted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from herald.config import ConfigError
+from herald.dispatch.guard import AddressGuard, GuardedResolver
+
+
+class ProxyConfigError(ConfigError):
+    """HERALD_EGRESS_PROXY is not an http://host:port URL."""
+
+
+def check_proxy_url(url: str) -> str:
+    """The proxy URL as given, or ProxyConfigError with a readable reason."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ProxyConfigError(
+            f"HERALD_EGRESS_PROXY must look like http://host:port (an HTTP proxy), got {url!r}"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ProxyConfigError(f"HERALD_EGRESS_PROXY has a bad port: {url!r}") from exc
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class Pinned:
+    """The request rewritten for the proxy: the URL with the vetted address, and what TLS and the receiver
+    must still see of the original host."""
+
+    url: str
+    host_header: str
+    server_hostname: str | None  # https: the name the certificate must match
+
+
+async def vet_destination(guard: AddressGuard | None, host: str, port: int) -> str:
+    """The one call into the address guard on the proxy path: an address `host` resolves to that the guard
+    allows (raises BlockedTarget when there is none). Without a guard, the host itself."""
+    if guard is None:
+        return host
+    resolver = GuardedResolver(guard)
+    try:
+        [first, *_] = await resolver.resolve(host, port, socket.AF_UNSPEC)
+    finally:
+        await resolver.close()
+    return str(first["host"])
+
+
+async def pin(guard: AddressGuard | None, url: str) -> Pinned:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    address = await vet_destination(guard, host, port)
+    literal = f"[{address}]" if _is_ipv6(address) else address
+    netloc = f"{literal}:{port}"
+    host_header = parts.netloc.rsplit("@", 1)[-1]  # as the endpoint URL names it (port included if given)
+    pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    return Pinned(pinned, host_header, host if https else None)
+
+
+def _is_ipv6(address: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(address), ipaddress.IPv6Address)
+    except ValueError:
+        return False
