@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 
 class Tinyproxy:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, basic_auth: tuple[str, str] | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -36,7 +36,7 @@ class Tinyproxy:
         conf = workdir / "tinyproxy.conf"
         conf.write_text(
             f"Port {self.port}\nListen 127.0.0.1\nTimeout 30\nLogLevel Connect\nMaxClients 200\n"
-            "DisableViaHeader Yes\n"
+            "DisableViaHeader Yes\n" + (f"BasicAuth {basic_auth[0]} {basic_auth[1]}\n" if basic_auth else "")
         )
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen([TINYPROXY, "-d", "-c", str(conf)], stdout=self._log, stderr=self._log)

@@ -39,6 +39,7 @@ class Server:
     def __init__(self) -> None:
         self.seen: list[tuple[str, bytes, str | None, bool]] = []  # path, body, Host, client cert shown
         self.port = 0
+        self.proxy_credentials_seen = False  # a proxy's credentials must never reach the receiver
 
 
 async def _serve(tls: ssl.SSLContext | None) -> AsyncIterator[Server]:
@@ -48,6 +49,7 @@ async def _serve(tls: ssl.SSLContext | None) -> AsyncIterator[Server]:
         transport = request.transport
         peer = transport.get_extra_info("peercert") if transport is not None else None
         server.seen.append((request.path, await request.read(), request.headers.get("Host"), bool(peer)))
+        server.proxy_credentials_seen |= "Proxy-Authorization" in request.headers
         return web.Response(status=200, text="through")
 
     app = web.Application()
@@ -146,6 +148,30 @@ async def test_mtls_inside_the_tunnel(proxy: Tinyproxy, ca: trustme.CA) -> None:
         assert isinstance(refused, TransportError)
         assert len(server.seen) == 1
         assert proxy.requests() == [f"CONNECT 127.0.0.1:{server.port}"] * 2
+
+
+async def test_proxy_credentials_in_the_url(tmp_path: Path, plain: Server, ca: trustme.CA) -> None:
+    proxy = Tinyproxy(tmp_path / "auth-proxy", basic_auth=("herald", "s3cret"))
+    try:
+        with_auth = proxy.url.replace("http://", "http://herald:s3cret@")
+        ok = await _send(
+            AiohttpTransport(guard=LOOPBACK_ONLY, proxy=with_auth), f"http://localhost:{plain.port}/hook"
+        )
+        assert ok == Response(200, b"through", {})
+        refused = await _send(
+            AiohttpTransport(guard=LOOPBACK_ONLY, proxy=proxy.url), f"http://localhost:{plain.port}/hook"
+        )
+        assert isinstance(refused, Response) and refused.status == 407
+        assert len(plain.seen) == 1
+        async for server in _serve(_server_tls(ca, require_client_cert=False)):
+            tunnel = AiohttpTransport(guard=LOOPBACK_ONLY, tls=_client_tls(ca, False), proxy=with_auth)
+            assert await _send(tunnel, f"https://localhost:{server.port}/hook") == Response(
+                200, b"through", {}
+            )
+            assert not server.proxy_credentials_seen
+        assert proxy.requests()[-1].startswith("CONNECT 127.0.0.1:")
+    finally:
+        proxy.stop()
 
 
 def test_the_proxy_setting_is_checked() -> None:

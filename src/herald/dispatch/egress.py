@@ -11,10 +11,11 @@ own address is the operator's choice and is not vetted.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from herald.config import ConfigError
 from herald.dispatch.guard import AddressGuard, GuardedResolver
@@ -36,6 +37,16 @@ def check_proxy_url(url: str) -> str:
     except ValueError as exc:
         raise ProxyConfigError(f"HERALD_EGRESS_PROXY has a bad port: {url!r}") from exc
     return url
+
+
+def proxy_and_auth(url: str) -> tuple[str, dict[str, str]]:
+    """The proxy URL without credentials, and the Proxy-Authorization header its credentials make."""
+    parts = urlsplit(check_proxy_url(url))
+    if parts.username is None:
+        return url, {}
+    bare = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[1], parts.path, "", ""))
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    return bare, {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from typing import Protocol
 import aiohttp
 from multidict import istr
 
-from herald.dispatch.egress import check_proxy_url, pin
+from herald.dispatch.egress import pin, proxy_and_auth
 from herald.dispatch.guard import AddressGuard, BlockedTarget, GuardedResolver
 from herald.domain.models import ErrorKind, Request, Response, TransportError
 
@@ -71,7 +71,11 @@ class AiohttpTransport:
         proxy: str | None = None,
     ) -> None:
         self.guard = guard
-        self.proxy = check_proxy_url(proxy) if proxy else None  # dispatch/egress.py
+        # dispatch/egress.py: the proxy without credentials, which go in Proxy-Authorization instead.
+        self.proxy: str | None = None
+        self._proxy_headers: dict[str, str] = {}
+        if proxy:
+            self.proxy, self._proxy_headers = proxy_and_auth(proxy)
         self.tls = tls  # verified TLS for https:// endpoints without their own context (None: aiohttp's)
         self.allow_http = allow_http
         self._timeout = aiohttp.ClientTimeout(
@@ -127,6 +131,8 @@ class AiohttpTransport:
                 return TransportError(ErrorKind.DNS, (str(exc) or type(exc).__name__)[:500])
             url, server_hostname = pinned.url, pinned.server_hostname
             headers = {**request.headers, "Host": pinned.host_header}
+            if not https:  # absolute form: the proxy reads its credentials from the request itself
+                headers.update(self._proxy_headers)
         try:
             async with self._session.post(
                 url,
@@ -136,6 +142,7 @@ class AiohttpTransport:
                 timeout=self._timeout_for(request.read_timeout),
                 ssl=(request.tls or self.tls or True) if https else True,
                 proxy=self.proxy,
+                proxy_headers=self._proxy_headers or None,
                 server_hostname=server_hostname,
             ) as resp:
                 body = b""
