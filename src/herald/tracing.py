@@ -27,7 +27,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from herald import __version__
-from herald.domain.models import AttemptRecord
+from herald.domain.models import AttemptRecord, ClaimedDelivery
 from herald.store import traces
 from herald.store.database import Database
 from herald.store.publish import NewEvent, PublishResult, publish
@@ -113,36 +113,52 @@ def finished_span(name: str, start: float, end: float, **attributes: Any) -> Non
     s.end(end_time=int(end * 1e9))
 
 
-def attempt_span(record: AttemptRecord, url: str, parent: str | None) -> None:
-    """The `herald.attempt` span of one HTTP try, child of its event's publish span when known."""
+def start_attempt(claimed: ClaimedDelivery, url: str, parent: str | None) -> Span | None:
+    """The `herald.attempt` span of one HTTP try, started before the send (so that its traceparent can go
+    with the request), child of its event's publish span when known. None when tracing is off."""
     if _tracer is None:
-        return
-    c = record.claimed
+        return None
     context = _propagator.extract({"traceparent": parent}) if parent else None
-    start = int(record.attempted_at * 1e9)
-    s = _tracer.start_span(
+    return _tracer.start_span(
         "herald.attempt",
         context=context,
         kind=SpanKind.CLIENT,
-        start_time=start,
         attributes=_clean(
             {
-                "herald.delivery_id": c.delivery_id,
-                "herald.event_id": c.event_id,
-                "herald.event_type": c.event_type,
-                "herald.account_id": c.account_id,
-                "herald.subscription_id": c.subscription_id,
-                "herald.attempt": c.attempts + 1,
-                "herald.duration_ms": record.duration_ms,
-                "http.response.status_code": record.status_code,
-                "error.type": record.error_kind.value if record.error_kind else None,
+                "herald.delivery_id": claimed.delivery_id,
+                "herald.event_id": claimed.event_id,
+                "herald.event_type": claimed.event_type,
+                "herald.account_id": claimed.account_id,
+                "herald.subscription_id": claimed.subscription_id,
+                "herald.attempt": claimed.attempts + 1,
                 "url.origin": _origin(url),  # never the path or query: they may hold secrets
             }
         ),
     )
+
+
+def traceparent_of(span: Span) -> str:
+    """The W3C traceparent naming `span` as the parent, for the outgoing request."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier["traceparent"]
+
+
+def end_attempt(span: Span | None, record: AttemptRecord) -> None:
+    if span is None:
+        return
+    span.set_attributes(
+        _clean(
+            {
+                "herald.duration_ms": record.duration_ms,
+                "http.response.status_code": record.status_code,
+                "error.type": record.error_kind.value if record.error_kind else None,
+            }
+        )
+    )
     if not record.succeeded:
-        s.set_status(Status(StatusCode.ERROR, record.error_message or "failed"))
-    s.end(end_time=start + int(record.duration_ms * 1e6))
+        span.set_status(Status(StatusCode.ERROR, record.error_message or "failed"))
+    span.end()
 
 
 def _origin(url: str | None) -> str | None:

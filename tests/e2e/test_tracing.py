@@ -108,7 +108,7 @@ def test_traces_follow_an_event_from_publish_to_every_attempt(
     account = unique("acct")
     ok, failing = receiver.new_path("traced-ok"), receiver.new_path("traced-500")
     receiver.script(failing, default=Reply(500))
-    api.account_subscription(account, receiver.url(ok), ["traced.*"])
+    api.account_subscription(account, receiver.url(ok), ["traced.*"], propagate_trace=True)
     api.account_subscription(account, receiver.url(failing), ["traced.*"], max_retries=0)
 
     trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
@@ -120,8 +120,8 @@ def test_traces_follow_an_event_from_publish_to_every_attempt(
         headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
     )
     assert resp.status_code == 202, resp.text
-    receiver.wait_for(ok, 1)
-    receiver.wait_for(failing, 1)
+    [sent] = receiver.wait_for(ok, 1)
+    [not_asked] = receiver.wait_for(failing, 1)
 
     def spans_arrived() -> bool:
         return len(otlp.named("herald.attempt", **{"herald.event_id": event_id})) == 2 and bool(
@@ -152,6 +152,9 @@ def test_traces_follow_an_event_from_publish_to_every_attempt(
     delivered = {d["subscription_id"]: d["id"] for d in api.deliveries(account)}
     assert {s["attrs"]["herald.delivery_id"] for s in attempts.values()} == set(delivered.values())
     assert otlp.named("herald.claim")
+    # The subscription that asked for it got the attempt span's traceparent; the other did not.
+    assert sent.headers["traceparent"] == f"00-{trace_id}-{attempts[200]['span_id']}-01"
+    assert "traceparent" not in not_asked.headers
 
 
 def test_tracing_is_off_unless_the_otel_variables_ask() -> None:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from dataclasses import replace
 
 from herald import metrics, tracing
 from herald.config import Settings
@@ -271,9 +272,17 @@ class Dispatcher:
 
     async def _deliver(self, claimed: ClaimedDelivery, endpoint: Endpoint) -> None:
         attempted_at = time.time()
+        span = (
+            tracing.start_attempt(claimed, endpoint.url, self._trace_parents.pop(claimed.delivery_id, None))
+            if tracing.enabled()
+            else None
+        )
         try:
             profile = get_profile(endpoint.profile)
             request = profile.render(claimed, endpoint, int(attempted_at))
+            if span is not None and endpoint.propagate_trace:
+                traced = {**request.headers, "traceparent": tracing.traceparent_of(span)}
+                request = replace(request, headers=traced)
             started = time.perf_counter()
             if self.mtls is not None:
                 result = await self.mtls.send(self.transport, claimed.account_id, endpoint, request)
@@ -287,7 +296,7 @@ class Dispatcher:
             record = internal_failure(claimed, attempted_at, exc)
             elapsed = time.time() - attempted_at
         self.recorder.add(record)
-        tracing.attempt_span(record, endpoint.url, self._trace_parents.pop(claimed.delivery_id, None))
+        tracing.end_attempt(span, record)
         self.control.finished(endpoint, record)
         metrics.ATTEMPT_LATENCY.observe(elapsed)
         metrics.ATTEMPTS.labels("success" if record.succeeded else "failure").inc()

@@ -40,6 +40,7 @@ class Endpoint:
     enabled: bool = True
     credential: Credential | None = None  # adds (or, for its own scheme, replaces) authentication headers
     mtls_via_gateway: bool = False  # send through the mTLS forward gateway instead of presenting the cert
+    propagate_trace: bool = False  # send the attempt span's traceparent (tracing on)
     # LiveChat webhooks (profile `livechat`): the API version registered with, the additional data asked.
     livechat_version: str | None = None
     additional_data: tuple[str, ...] = ()

@@ -79,6 +79,10 @@ class SubscriptionIn(Model):
     mtls_via_gateway: bool = Field(
         default=False, description="Deliver through the mTLS forward gateway (HERALD_MTLS_GATEWAY_URL)"
     )
+    propagate_trace: bool = Field(
+        default=False,
+        description="Send each attempt's W3C traceparent header (when tracing is on, docs/tracing.md)",
+    )
     filter: dict[str, Any] | None = Field(
         default=None,
         description="Payload filter over the event data: {path: value | {$eq $neq $in $nin $gt $gte $lt "
@@ -108,6 +112,7 @@ class SubscriptionPatch(Model):
     enabled: bool | None = None
     credential_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     mtls_via_gateway: bool | None = None
+    propagate_trace: bool | None = None
     filter: dict[str, Any] | None = Field(default=None, description="Payload filter; null removes it")
     rate_limit: float | None = Field(
         default=None, gt=0, le=100_000, description="Deliveries per second (per worker); null removes it"
@@ -142,6 +147,7 @@ class SubscriptionOut(OutModel):
     credential_id: str | None = None
     mtls: bool = Field(default=False, description="An mTLS certificate mapping applies to this URL")
     mtls_via_gateway: bool = False
+    propagate_trace: bool = False
     filter: dict[str, Any] | None = None
     disabled_reason: str | None = Field(
         default=None, description="Why it is disabled: `manual: …`, `gone: …`, `slow: …` or `failing: …`"
@@ -290,7 +296,9 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
         await authorize(who, owner)
         _guard_url(ctx, body.url)
         changes = body.model_dump(exclude_unset=True)
-        reject_nulls(changes, "url", "event_types", "ordered", "enabled", "mtls_via_gateway")
+        reject_nulls(
+            changes, "url", "event_types", "ordered", "enabled", "mtls_via_gateway", "propagate_trace"
+        )
         current = await store.get_subscription(ctx.db, owner, subscription_id)
         if current.get("livechat") is not None and set(changes) - {"enabled"}:
             # As in LiveChat: a registered webhook is not edited but unregistered and registered again.

@@ -19,6 +19,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("events") as batch:
         batch.add_column(sa.Column("expunged_at", sa.Float()))
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.add_column(
+            sa.Column("propagate_trace", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "portal_links",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -48,5 +52,7 @@ def downgrade() -> None:
     op.drop_table("event_traces")
     op.drop_index("ix_portal_links_account", table_name="portal_links")
     op.drop_table("portal_links")
+    with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("propagate_trace")
     with op.batch_alter_table("events") as batch:
         batch.drop_column("expunged_at")
