@@ -72,6 +72,10 @@ def _run_http(settings: Settings, with_dispatcher: bool) -> None:
         console.print("  [yellow]private and loopback endpoints are allowed (development mode)[/yellow]")
     if tracing.enabled():
         console.print("  traces: OpenTelemetry over OTLP/HTTP (OTEL_* variables)")
+    if settings.egress_proxy:
+        from herald.dispatch.egress import proxy_and_auth
+
+        console.print(f"  egress proxy: {proxy_and_auth(settings.egress_proxy)[0]}")  # no credentials
     uvicorn.run(
         api,
         host=settings.host,
