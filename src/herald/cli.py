@@ -25,10 +25,12 @@ def _settings(**overrides: object) -> Settings:
         settings = load_settings().with_overrides(**overrides)
         settings.port  # noqa: B018 - validates HERALD_LISTEN early
         settings.retry_config()
-        if settings.egress_proxy:
-            from herald.dispatch.egress import check_proxy_url
+        if settings.egress_proxy or settings.egress_proxies:
+            from herald.dispatch.egress import check_proxy_url, named_proxies
 
-            check_proxy_url(settings.egress_proxy)
+            named_proxies(settings.egress_proxies)
+            if settings.egress_proxy:
+                check_proxy_url(settings.egress_proxy)
         return settings
     except ConfigError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")

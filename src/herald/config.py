@@ -128,6 +128,8 @@ class Settings:
     # Send every delivery through this HTTP proxy (http://host:port): CONNECT for https, absolute-form
     # for http, the destination vetted by the address guard first (dispatch/egress.py). Empty: direct.
     egress_proxy: str = ""
+    # Named proxies subscriptions may choose with `egress_proxy` ("audit=http://10.0.0.5:3128,eu=http://…").
+    egress_proxies: str = ""
 
     @property
     def host(self) -> str:

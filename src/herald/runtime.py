@@ -12,6 +12,7 @@ from herald import tracing
 from herald.background import JobRunner, RetentionSweeper
 from herald.config import Settings
 from herald.dispatch.dispatcher import Dispatcher
+from herald.dispatch.egress import named_proxies
 from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.guard import AddressGuard, parse_subnets
 from herald.dispatch.mtls import MtlsRouter
@@ -55,6 +56,7 @@ class Runtime:
             tls=contexts.default(),
             allow_http=s.http_allowed,
             proxy=s.egress_proxy or None,
+            proxies=named_proxies(s.egress_proxies),
         )
         # herald-listen:// subscriptions go through the database to a listening CLI (dispatch/relay.py). The
         # wait stays well inside the lease, or another worker would take the delivery and send it twice.
@@ -84,6 +86,7 @@ class Runtime:
             tls=contexts.default(),
             allow_http=s.http_allowed,
             proxy=s.egress_proxy or None,
+            proxies=named_proxies(s.egress_proxies),
         )
         return MtlsRouter(MappingCache(self.db, self.box, s.mtls_refresh), contexts), transport
 

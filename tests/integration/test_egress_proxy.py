@@ -174,6 +174,28 @@ async def test_proxy_credentials_in_the_url(tmp_path: Path, plain: Server, ca: t
         proxy.stop()
 
 
+async def test_a_request_may_name_a_proxy(proxy: Tinyproxy, plain: Server) -> None:
+    """Per subscription: a named proxy for the requests that ask for it; the others go direct, their
+    destination resolved by the guard as ever."""
+    transport = AiohttpTransport(guard=LOOPBACK_ONLY, proxies={"audit": proxy.url})
+    try:
+        url = f"http://localhost:{plain.port}/hook"
+        body, headers = b'{"n":1}', {"content-type": "application/json"}
+        assert await transport.send(Request(url, body, headers, proxy="audit")) == Response(
+            200, b"through", {}
+        )
+        assert await transport.send(Request(url, body, headers)) == Response(200, b"through", {})
+        unknown = await transport.send(Request(url, body, headers, proxy="gone"))
+        assert isinstance(unknown, TransportError) and "gone" in unknown.message
+        blocked = AiohttpTransport(guard=NOTHING_PRIVATE, proxies={"audit": proxy.url})
+        refused = await _send(blocked, url)  # direct: the guard refuses loopback
+        assert isinstance(refused, TransportError) and refused.kind is ErrorKind.BLOCKED_TARGET
+    finally:
+        await transport.close()
+    assert proxy.requests() == [f"POST http://127.0.0.1:{plain.port}/hook"]  # only the one that asked
+    assert len(plain.seen) == 2
+
+
 def test_the_proxy_setting_is_checked() -> None:
     for bad in ("socks5://127.0.0.1:1080", "127.0.0.1:3128", "http://", "http://host:notaport"):
         with pytest.raises(ConfigError, match="HERALD_EGRESS_PROXY"):

@@ -280,6 +280,8 @@ class Dispatcher:
         try:
             profile = get_profile(endpoint.profile)
             request = profile.render(claimed, endpoint, int(attempted_at))
+            if endpoint.egress_proxy is not None:
+                request = replace(request, proxy=endpoint.egress_proxy)
             if span is not None and endpoint.propagate_trace:
                 traced = {**request.headers, "traceparent": tracing.traceparent_of(span)}
                 request = replace(request, headers=traced)

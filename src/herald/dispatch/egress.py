@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -47,6 +48,22 @@ def proxy_and_auth(url: str) -> tuple[str, dict[str, str]]:
     bare = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[1], parts.path, "", ""))
     pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
     return bare, {"Proxy-Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def named_proxies(spec: str) -> dict[str, str]:
+    """HERALD_EGRESS_PROXIES ("name=http://host:port,…") → {name: url}; ConfigError on a bad entry. Only the
+    operator names proxies: a subscription picks one by name, never gives a proxy address itself."""
+    out: dict[str, str] = {}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, sep, url = part.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name.strip()):
+            raise ProxyConfigError(
+                f"HERALD_EGRESS_PROXIES entries look like name=http://host:port, got {part!r}"
+            )
+        out[name.strip()] = check_proxy_url(url.strip())
+    return out
 
 
 @dataclass(frozen=True, slots=True)

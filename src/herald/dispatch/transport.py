@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 import aiohttp
@@ -69,13 +69,16 @@ class AiohttpTransport:
         tls: ssl.SSLContext | None = None,
         allow_http: bool = True,
         proxy: str | None = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         self.guard = guard
-        # dispatch/egress.py: the proxy without credentials, which go in Proxy-Authorization instead.
+        # dispatch/egress.py: each proxy without credentials, which go in Proxy-Authorization instead. The
+        # default one (every request), and the named ones requests may choose (Request.proxy).
         self.proxy: str | None = None
         self._proxy_headers: dict[str, str] = {}
         if proxy:
             self.proxy, self._proxy_headers = proxy_and_auth(proxy)
+        self._named = {name: proxy_and_auth(url) for name, url in (proxies or {}).items()}
         self.tls = tls  # verified TLS for https:// endpoints without their own context (None: aiohttp's)
         self.allow_http = allow_http
         self._timeout = aiohttp.ClientTimeout(
@@ -83,15 +86,16 @@ class AiohttpTransport:
         )
         # Profiles with their own read timeout (LiveChat: 10 s): one ClientTimeout per distinct value.
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None  # direct: the guard resolves every host
+        self._proxied: aiohttp.ClientSession | None = None  # through a proxy: see _open
 
-    def _open(self) -> aiohttp.ClientSession:
+    def _open(self, direct: bool = True) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=0,  # concurrency is capped per endpoint by the dispatcher, not by the pool
             ttl_dns_cache=30,
             # Through a proxy the connector only resolves the proxy (the operator's, not vetted); the
             # destination is vetted by egress.pin before the proxy is asked.
-            resolver=GuardedResolver(self.guard) if self.guard and not self.proxy else None,
+            resolver=GuardedResolver(self.guard) if self.guard and direct else None,
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -119,10 +123,21 @@ class AiohttpTransport:
             return TransportError(
                 ErrorKind.BLOCKED_TARGET, "plain http:// is not allowed (HERALD_ALLOW_HTTP)"
             )
-        if self._session is None:
-            self._session = self._open()
         url, headers, server_hostname = request.url, request.headers, None
-        if self.proxy is not None:
+        proxy, proxy_headers = self.proxy, self._proxy_headers
+        if request.proxy is not None:
+            if request.proxy not in self._named:
+                unknown = f"no egress proxy named {request.proxy!r} is configured (HERALD_EGRESS_PROXIES)"
+                return TransportError(ErrorKind.NETWORK, unknown)
+            proxy, proxy_headers = self._named[request.proxy]
+        if proxy is None:
+            if self._session is None:
+                self._session = self._open()
+            session = self._session
+        else:
+            if self._proxied is None:
+                self._proxied = self._open(direct=False)
+            session = self._proxied
             try:
                 pinned = await pin(self.guard, request.url)
             except BlockedTarget as exc:
@@ -132,17 +147,17 @@ class AiohttpTransport:
             url, server_hostname = pinned.url, pinned.server_hostname
             headers = {**request.headers, "Host": pinned.host_header}
             if not https:  # absolute form: the proxy reads its credentials from the request itself
-                headers.update(self._proxy_headers)
+                headers.update(proxy_headers)
         try:
-            async with self._session.post(
+            async with session.post(
                 url,
                 data=request.body,
                 headers=headers,
                 allow_redirects=False,
                 timeout=self._timeout_for(request.read_timeout),
                 ssl=(request.tls or self.tls or True) if https else True,
-                proxy=self.proxy,
-                proxy_headers=self._proxy_headers or None,
+                proxy=proxy,
+                proxy_headers=proxy_headers or None,
                 server_hostname=server_hostname,
             ) as resp:
                 body = b""
@@ -159,9 +174,10 @@ class AiohttpTransport:
             return classify(exc)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._proxied):
+            if session is not None:
+                await session.close()
+        self._session = self._proxied = None
 
 
 Handler = Callable[[Request], Awaitable[Response | TransportError]]

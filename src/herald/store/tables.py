@@ -84,6 +84,7 @@ subscriptions = Table(
     Column("mtls_via_gateway", Boolean, nullable=False, default=False, server_default="0"),
     # Send the attempt span's W3C `traceparent` with each delivery (only while tracing is on).
     Column("propagate_trace", Boolean, nullable=False, default=False, server_default="0"),
+    Column("egress_proxy", String(64)),  # a name from HERALD_EGRESS_PROXIES; null: the default route
     Column("filter", JSON),  # payload filter over the event data (herald.domain.filters); null = all
     # A LiveChat webhook (register_webhook): {"version","type","owner_client_id","filters",
     # "additional_data"}; null for every other subscription.

@@ -24,6 +24,7 @@ from herald.api.schemas import (
     Text,
     reject_nulls,
 )
+from herald.dispatch.egress import named_proxies
 from herald.domain.certificates import WEBHOOKS
 from herald.domain.filters import FilterError, compile_filter
 from herald.domain.profiles import NEEDS_CREDENTIAL, PROFILES
@@ -50,6 +51,9 @@ def check_url(url: str) -> str:
     if parts.fragment:
         raise ValueError("must not have a #fragment")
     return url
+
+
+ProxyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 class SubscriptionIn(Model):
@@ -83,6 +87,9 @@ class SubscriptionIn(Model):
         default=False,
         description="Send each attempt's W3C traceparent header (when tracing is on, docs/tracing.md)",
     )
+    egress_proxy: ProxyName | None = Field(
+        default=None, description="Deliver through this proxy named in HERALD_EGRESS_PROXIES"
+    )
     filter: dict[str, Any] | None = Field(
         default=None,
         description="Payload filter over the event data: {path: value | {$eq $neq $in $nin $gt $gte $lt "
@@ -113,6 +120,7 @@ class SubscriptionPatch(Model):
     credential_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     mtls_via_gateway: bool | None = None
     propagate_trace: bool | None = None
+    egress_proxy: ProxyName | None = Field(default=None, description="A named proxy; null: the default")
     filter: dict[str, Any] | None = Field(default=None, description="Payload filter; null removes it")
     rate_limit: float | None = Field(
         default=None, gt=0, le=100_000, description="Deliveries per second (per worker); null removes it"
@@ -148,6 +156,7 @@ class SubscriptionOut(OutModel):
     mtls: bool = Field(default=False, description="An mTLS certificate mapping applies to this URL")
     mtls_via_gateway: bool = False
     propagate_trace: bool = False
+    egress_proxy: str | None = None
     filter: dict[str, Any] | None = None
     disabled_reason: str | None = Field(
         default=None, description="Why it is disabled: `manual: …`, `gone: …`, `slow: …` or `failing: …`"
@@ -219,6 +228,14 @@ def _check_filter(spec: dict[str, Any] | None) -> None:
         raise ApiError(422, str(exc), field=exc.path) from None
 
 
+def _check_proxy(ctx: Any, name: str | None) -> None:
+    """A subscription names one of the operator's proxies (dispatch/egress.py), never an address."""
+    known = named_proxies(ctx.settings.egress_proxies)
+    if name is not None and name not in known:
+        listed = ", ".join(sorted(known)) or "none are configured (HERALD_EGRESS_PROXIES)"
+        raise ApiError(422, f"egress_proxy: unknown proxy {name!r}; known: {listed}", field="egress_proxy")
+
+
 def _guard_url(ctx: Any, url: str | None) -> None:
     if url is not None and urlsplit(url).scheme == "http" and not ctx.settings.http_allowed:
         raise ApiError(
@@ -260,6 +277,7 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
     ) -> object:
         await authorize(who, owner)
         _guard_url(ctx, body.url)
+        _check_proxy(ctx, body.egress_proxy)
         _check_max_retries(body.profile, body.max_retries)
         _check_retention(body.profile, body.retention_time)
         _check_filter(body.filter)
@@ -295,6 +313,7 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
     ) -> object:
         await authorize(who, owner)
         _guard_url(ctx, body.url)
+        _check_proxy(ctx, body.egress_proxy)
         changes = body.model_dump(exclude_unset=True)
         reject_nulls(
             changes, "url", "event_types", "ordered", "enabled", "mtls_via_gateway", "propagate_trace"

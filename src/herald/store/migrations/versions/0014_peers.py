@@ -23,6 +23,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("propagate_trace", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch.add_column(sa.Column("egress_proxy", sa.String(64)))
     op.create_table(
         "portal_links",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -53,6 +54,7 @@ def downgrade() -> None:
     op.drop_index("ix_portal_links_account", table_name="portal_links")
     op.drop_table("portal_links")
     with op.batch_alter_table("subscriptions") as batch:
+        batch.drop_column("egress_proxy")
         batch.drop_column("propagate_trace")
     with op.batch_alter_table("events") as batch:
         batch.drop_column("expunged_at")
