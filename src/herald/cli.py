@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from herald import __version__
+from herald import __version__, tracing
 from herald.config import ConfigError, Settings, generate_admin_token, load_settings
 from herald.server_tls import ServerTls, scheme, server_context, server_tls
 
@@ -48,6 +48,12 @@ def _settings(**overrides: object) -> Settings:
         settings = load_settings().with_overrides(**overrides)
         settings.port  # noqa: B018 - validates HERALD_LISTEN early
         settings.retry_config()
+        if settings.egress_proxy or settings.egress_proxies:
+            from herald.dispatch.egress import check_proxy_url, named_proxies
+
+            named_proxies(settings.egress_proxies)
+            if settings.egress_proxy:
+                check_proxy_url(settings.egress_proxy)
         return settings
     except ConfigError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
@@ -137,6 +143,12 @@ def _run_http(settings: Settings, with_dispatcher: bool) -> None:
         _banner(f"  admin token (generated; set HERALD_ADMIN_TOKEN to keep one): [bold]{token}[/bold]")
     if settings.allow_private_targets:
         _banner("  [yellow]private and loopback endpoints are allowed (development mode)[/yellow]")
+    if tracing.enabled():
+        _banner("  traces: OpenTelemetry over OTLP/HTTP (OTEL_* variables)")
+    if settings.egress_proxy:
+        from herald.dispatch.egress import proxy_and_auth
+
+        _banner(f"  egress proxy: {proxy_and_auth(settings.egress_proxy)[0]}")  # no credentials
     uvicorn.run(
         api,
         host=settings.host,

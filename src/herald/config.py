@@ -129,6 +129,14 @@ class Settings:
     # Retry-After on 429 and 503 is honoured within these bounds (seconds).
     retry_after_min: float = 0.0
     retry_after_max: float = 86_400.0
+    # Customer portal links (docs/portal.md): origins allowed to embed /ui in an iframe (CSP
+    # frame-ancestors), space- or comma-separated, e.g. "https://app.example.com"; empty: no embedding.
+    portal_frame_ancestors: str = ""
+    # Send every delivery through this HTTP proxy (http://host:port): CONNECT for https, absolute-form
+    # for http, the destination vetted by the address guard first (dispatch/egress.py). Empty: direct.
+    egress_proxy: str = ""
+    # Named proxies subscriptions may choose with `egress_proxy` ("audit=http://10.0.0.5:3128,eu=http://…").
+    egress_proxies: str = ""
 
     @property
     def host(self) -> str:

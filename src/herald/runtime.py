@@ -8,9 +8,11 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from herald import tracing
 from herald.background import JobRunner, RetentionSweeper
 from herald.config import Settings
 from herald.dispatch.dispatcher import Dispatcher
+from herald.dispatch.egress import named_proxies
 from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.guard import AddressGuard, parse_subnets
 from herald.dispatch.mtls import MtlsRouter
@@ -39,6 +41,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
+        tracing.configure()  # OpenTelemetry traces when the OTEL_* variables ask for them
         guard = AddressGuard(
             allow_private=settings.allow_private_targets,
             allow_subnets=parse_subnets(settings.allow_subnets),
@@ -71,7 +74,13 @@ class Runtime:
         s = self.settings
         contexts = TlsContexts(s.ca_bundle)
         transport = AiohttpTransport(
-            s.connect_timeout, s.read_timeout, self.guard, tls=contexts.default(), allow_http=s.http_allowed
+            s.connect_timeout,
+            s.read_timeout,
+            self.guard,
+            tls=contexts.default(),
+            allow_http=s.http_allowed,
+            proxy=s.egress_proxy or None,
+            proxies=named_proxies(s.egress_proxies),
         )
         return MtlsRouter(MappingCache(self.db, self.box, s.mtls_refresh), contexts), transport
 

@@ -231,6 +231,7 @@ SAMPLE_BODIES: dict[str, Any] = {
     "POST /v1/accounts/{account_id}/credentials/{credential_id}/rotate": {},
     "POST /v1/accounts/{account_id}/events": {"type": "walk.event", "data": {}},
     "POST /v1/accounts/{account_id}/tokens": {},
+    "POST /v1/accounts/{account_id}/portal-links": {"expires_in": 600},
     "POST /v1/accounts/{account_id}/app-installations": {
         "client_name": "walk",
         "capabilities": {"webhooks": {}},
@@ -344,12 +345,13 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         f"/v1/accounts/{a_account}/app-installations",
         json={"client_name": "walk-a", "capabilities": {"webhooks": {"retry": {"retention_time": 60}}}},
     )
+    a_link = api.expect(201, "POST", f"/v1/accounts/{a_account}/portal-links", json={"expires_in": 600})
     secrets_of_a = [
         a_account, a_app["id"], a_app["client_id"], a_app["client_secret"], a_installation["id"],
         a_app_sub["id"], a_sub["id"], a_sub["secret"], a_cred["id"], a_cred["secret"], a_event,
         a_delivery["id"], a_pat["id"], a_pat["token"], a_oauth, a_job["id"], a_bin["id"], a_captured["id"],
         a_secret_body, a_session["id"], a_session["subscription_id"], a_lp["id"], a_lp["client_id"],
-        a_lp["client_secret"], a_lp["installation_id"],
+        a_lp["client_secret"], a_lp["installation_id"], a_link["id"], a_link["url"],
     ]  # fmt: skip
     params = {
         "account_id": a_account,
@@ -365,6 +367,8 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         "bin_id": a_bin["id"],
         "request_id": a_captured["id"],
         "session_id": a_session["id"],
+        "event_id": a_event,  # expunge
+        "link_id": a_link["id"],  # portal links
     }
 
     # Tenant B: its application (installed in B's account), the same bound to the account, B's own PAT.
@@ -430,6 +434,8 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         assert a_secret_body not in resp.text and a_captured["id"] not in resp.text, (path, resp.text)
 
     # Nothing of A was changed or removed by the walk.
+    assert api.delivery(a_account, a_delivery["id"])["event"]["data"] == {}  # not expunged
+    assert api.expect(200, "GET", f"/v1/accounts/{a_account}/portal-links")[0]["revoked_at"] is None
     assert api.expect(200, "GET", f"/v1/applications/{a_app['id']}")["name"] == a_app["name"]
     assert api.expect(200, "GET", f"/v1/applications/{a_app['id']}/installations/{a_installation['id']}")[
         "enabled"

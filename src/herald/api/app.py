@@ -21,6 +21,7 @@ from herald.api.routers import (
     endpoint_health,
     event_types,
     events,
+    expunge,
     health,
     inspect,
     inspect_public,
@@ -29,6 +30,7 @@ from herald.api.routers import (
     mtls,
     oauth,
     operational,
+    portal_links,
     root,
     subscriptions,
     tokens,
@@ -88,6 +90,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         credentials.router,
         mtls.router,
         events.router,
+        expunge.router,
         event_types.router,
         deliveries.router,
         jobs.application_router,
@@ -100,6 +103,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         listen.router,
         livechat.router,
         root.router,
+        portal_links.router,
     ):
         app.include_router(router)
     if runtime.settings.dashboard:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from herald import tracing
 from herald.config import Settings
 from herald.domain.filters import FilterError
 from herald.store import jobs as store
@@ -68,7 +69,9 @@ class JobRunner:
         next_progress = started + PROGRESS_EVERY
         try:
             while max_batches is None or batches < max_batches:
-                result = await step(self.db, job, self.batch, self.lease_seconds)
+                attributes = {"herald.job_id": job.id, "herald.job_kind": str(job.kind)}
+                with tracing.maybe_span("herald.job", **attributes):
+                    result = await step(self.db, job, self.batch, self.lease_seconds)
                 batches += 1
                 if result.finished:
                     log.info(

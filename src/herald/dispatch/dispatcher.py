@@ -13,8 +13,9 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from dataclasses import replace
 
-from herald import metrics
+from herald import metrics, tracing
 from herald.activity import ActivityLog
 from herald.config import Settings
 from herald.dispatch.control import EndpointControl
@@ -27,7 +28,7 @@ from herald.dispatch.transport import Transport
 from herald.dispatch.ttl import TtlWatch
 from herald.domain.models import ClaimedDelivery, DeliveryStatus, Endpoint
 from herald.domain.profiles import get_profile
-from herald.store import queue, rate_tokens
+from herald.store import queue, rate_tokens, traces
 from herald.store.database import Database
 
 log = logging.getLogger("herald.dispatch")
@@ -74,6 +75,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._capacity = asyncio.Event()
+        self._trace_parents: dict[str, str] = {}  # delivery id → its event's publish span (tracing on)
 
     def notify(self) -> None:
         """New work may be due (a publish in this process)."""
@@ -117,6 +119,7 @@ class Dispatcher:
             self.activity.tick()
             size = min(room, s.claim_batch)
             holds = self._holds(time.time())
+            claim_started = time.time()
             try:
                 claim = await queue.claim_due(self.db, size, s.lease_seconds, holds)
             except Exception:
@@ -128,6 +131,8 @@ class Dispatcher:
                     lane.handed_back(holds[sub_id], count)
                 metrics.DEFERRED_HELD.inc(count)
             batch = claim.deliveries
+            if batch and tracing.enabled():
+                await self._trace_claim(batch, claim_started)
             if batch:
                 try:
                     await self._accept(batch)
@@ -214,6 +219,9 @@ class Dispatcher:
                     deferred.append((claimed, lane.overflow_delay(now)))
                     self._overflowing[claimed.subscription_id] = lane
                     lane_full += 1
+        if self._trace_parents:  # not attempted now: a later claim loads their trace again
+            for c in (*gone, *expired, *disabled, *(c for c, _ in deferred)):
+                self._trace_parents.pop(c.delivery_id, None)
         await queue.cancel(self.db, gone)
         await queue.cancel(self.db, expired, DeliveryStatus.DEAD)
         await queue.release(self.db, disabled, delay=DISABLED_RECHECK)
@@ -221,6 +229,18 @@ class Dispatcher:
         metrics.DEFERRED_LANE_FULL.inc(lane_full)
         metrics.DEFERRED_PACED.inc(len(deferred) - lane_full)
         metrics.DEFERRED_DISABLED.inc(len(disabled))
+
+    async def _trace_claim(self, batch: list[ClaimedDelivery], started: float) -> None:
+        """The claim's span, and the publish span each delivery's attempt span will be a child of."""
+        try:
+            parents = await traces.load(self.db, ((c.account_id, c.event_id) for c in batch))
+        except Exception:  # tracing never stops a delivery
+            log.warning("loading trace contexts failed", exc_info=True)
+            parents = {}
+        for c in batch:
+            if (parent := parents.get((c.account_id, c.event_id))) is not None:
+                self._trace_parents[c.delivery_id] = parent
+        tracing.finished_span("herald.claim", started, time.time(), **{"herald.deliveries": len(batch)})
 
     async def _take_tokens(self, batch: list[ClaimedDelivery], endpoints: dict[str, Endpoint]) -> None:
         """Rate-limited endpoints in the batch take their tokens from the bucket all workers share, so N
@@ -257,9 +277,19 @@ class Dispatcher:
 
     async def _deliver(self, claimed: ClaimedDelivery, endpoint: Endpoint) -> None:
         attempted_at = time.time()
+        span = (
+            tracing.start_attempt(claimed, endpoint.url, self._trace_parents.pop(claimed.delivery_id, None))
+            if tracing.enabled()
+            else None
+        )
         try:
             profile = get_profile(endpoint.profile)
             request = profile.render(claimed, endpoint, int(attempted_at))
+            if endpoint.egress_proxy is not None:
+                request = replace(request, proxy=endpoint.egress_proxy)
+            if span is not None and endpoint.propagate_trace:
+                traced = {**request.headers, "traceparent": tracing.traceparent_of(span)}
+                request = replace(request, headers=traced)
             started = time.perf_counter()
             if self.mtls is not None:
                 result = await self.mtls.send(self.transport, claimed.account_id, endpoint, request)
@@ -273,6 +303,7 @@ class Dispatcher:
             record = internal_failure(claimed, attempted_at, exc)
             elapsed = time.time() - attempted_at
         self.recorder.add(record)
+        tracing.end_attempt(span, record)
         self.control.finished(endpoint, record)
         breaker = self.control.breaker_of(endpoint.subscription_id)
         self.activity.attempt(record, endpoint, breaker is not None and breaker.opened_at is not None)

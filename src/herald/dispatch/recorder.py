@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from herald import tracing
 from herald.domain.health import HealthPolicy
 from herald.domain.models import AttemptRecord
 from herald.store import queue
@@ -63,7 +64,8 @@ class Recorder:
         recorded = batch
         while batch:
             try:
-                await queue.record(self.db, batch, self.health)
+                with tracing.maybe_span("herald.record", **{"herald.attempts": len(batch)}):
+                    await queue.record(self.db, batch, self.health)
                 batch = []
             except Exception:
                 # The database is away: keep the results and try again. If this process dies meanwhile,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
 from typing import Protocol
 
@@ -13,6 +13,7 @@ import aiohttp
 from multidict import istr
 from yarl import URL
 
+from herald.dispatch.egress import pin, proxy_and_auth
 from herald.dispatch.guard import (
     AddressGuard,
     BlockedTarget,
@@ -116,9 +117,18 @@ class AiohttpTransport:
         tls: ssl.SSLContext | None = None,
         allow_http: bool = True,
         lookup: Lookup = system_lookup,  # how names are resolved (tests: a stub, as a rebinding DNS would)
+        proxy: str | None = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         self.guard = guard
         self.lookup = lookup
+        # dispatch/egress.py: each proxy without credentials, which go in Proxy-Authorization instead. The
+        # default one (every request), and the named ones requests may choose (Request.proxy).
+        self.proxy: str | None = None
+        self._proxy_headers: dict[str, str] = {}
+        if proxy:
+            self.proxy, self._proxy_headers = proxy_and_auth(proxy)
+        self._named = {name: proxy_and_auth(url) for name, url in (proxies or {}).items()}
         self.tls = tls  # verified TLS for https:// endpoints without their own context (None: aiohttp's)
         self.allow_http = allow_http
         self._timeout = aiohttp.ClientTimeout(
@@ -126,14 +136,17 @@ class AiohttpTransport:
         )
         # Profiles with their own read timeout (LiveChat: 10 s): one ClientTimeout per distinct value.
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None  # direct: the guard resolves every host
+        self._proxied: aiohttp.ClientSession | None = None  # through a proxy: see _open
 
-    def _open(self) -> aiohttp.ClientSession:
+    def _open(self, direct: bool = True) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=0,  # concurrency is capped per endpoint by the dispatcher, not by the pool
             ttl_dns_cache=30,
-            resolver=GuardedResolver(self.guard, self.lookup) if self.guard else None,
-            socket_factory=guarded_socket(self.guard) if self.guard else None,
+            # Through a proxy the connector only connects to the proxy (the operator's, not vetted); the
+            # destination is vetted by egress.pin before the proxy is asked.
+            resolver=GuardedResolver(self.guard, self.lookup) if self.guard and direct else None,
+            socket_factory=guarded_socket(self.guard) if self.guard and direct else None,
         )
         return aiohttp.ClientSession(
             connector=connector,
@@ -158,16 +171,44 @@ class AiohttpTransport:
         if isinstance(target, TransportError):
             return target
         https = target.https
-        if self._session is None:
-            self._session = self._open()
+        url, headers, server_hostname = _request_url(target.text), request.headers, None
+        proxy, proxy_headers = self.proxy, self._proxy_headers
+        if request.proxy is not None:
+            if request.proxy not in self._named:
+                unknown = f"no egress proxy named {request.proxy!r} is configured (HERALD_EGRESS_PROXIES)"
+                return TransportError(ErrorKind.NETWORK, unknown)
+            proxy, proxy_headers = self._named[request.proxy]
+        if proxy is None:
+            if self._session is None:
+                self._session = self._open()
+            session = self._session
+        else:
+            if self._proxied is None:
+                self._proxied = self._open(direct=False)
+            session = self._proxied
+            try:
+                pinned = await pin(self.guard, target, self.lookup)
+            except BlockedTarget as exc:
+                return TransportError(ErrorKind.BLOCKED_TARGET, str(exc)[:500])
+            except OSError as exc:
+                reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+                unresolved = f"the name {target.host} could not be resolved ({reason})"
+                return TransportError(ErrorKind.DNS, unresolved[:500])
+            url, server_hostname = _request_url(pinned.url), pinned.server_hostname
+            headers = {**request.headers, "Host": pinned.host_header}
+            if not https:  # absolute form: the proxy reads its credentials from the request itself
+                headers.update(proxy_headers)
         try:
-            async with self._session.post(
-                _request_url(target.text),
+            async with session.post(
+                url,
                 data=request.body,
-                headers=request.headers,
+                headers=headers,
                 allow_redirects=False,
                 timeout=self._timeout_for(request.read_timeout),
                 ssl=(request.tls or self.tls or True) if https else True,
+                proxy=proxy,
+                proxy_headers=proxy_headers or None,
+                server_hostname=server_hostname,
             ) as resp:
                 body = b""
                 while len(body) < RESPONSE_BODY_LIMIT:
@@ -180,9 +221,10 @@ class AiohttpTransport:
             return classify(exc)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._proxied):
+            if session is not None:
+                await session.close()
+        self._session = self._proxied = None
 
 
 Handler = Callable[[Request], Awaitable[Response | TransportError]]

@@ -41,6 +41,8 @@ class Endpoint:
     enabled: bool = True
     credential: Credential | None = None  # adds (or, for its own scheme, replaces) authentication headers
     mtls_via_gateway: bool = False  # send through the mTLS forward gateway instead of presenting the cert
+    propagate_trace: bool = False  # send the attempt span's traceparent (tracing on)
+    egress_proxy: str | None = None  # a proxy named in HERALD_EGRESS_PROXIES
     # LiveChat webhooks (profile `livechat`): the API version registered with, the additional data asked.
     livechat_version: str | None = None
     additional_data: tuple[str, ...] = ()
@@ -111,6 +113,7 @@ class Request:
     tls: ssl.SSLContext | None = None  # an endpoint's own TLS (mTLS); None: the transport's default
     read_timeout: float | None = None  # the profile's own read timeout; None: the transport's default
     identity: ClientIdentity | None = None  # the same mTLS material as `tls`, as PEM
+    proxy: str | None = None  # a named egress proxy (dispatch/egress.py); None: the transport's default
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from herald.ids import new_id
 from herald.store.database import Database
 from herald.store.enqueue import Requeue, enqueue, requeue
 from herald.store.errors import Conflict, NotFound
+from herald.store.expunge import refuse_if_expunged
 from herald.store.pagination import page, split_page
 from herald.store.tables import attempts, deliveries, events
 
@@ -88,7 +89,13 @@ async def get_delivery(db: Database, account_id: str, delivery_id: str) -> dict[
         event = (
             (
                 await conn.execute(
-                    select(events.c.type, events.c.timestamp, events.c.data, events.c.ordering_key).where(
+                    select(
+                        events.c.type,
+                        events.c.timestamp,
+                        events.c.data,
+                        events.c.ordering_key,
+                        events.c.expunged_at,
+                    ).where(
                         events.c.account_id == account_id, events.c.id == out["event_id"]
                     )
                 )
@@ -108,6 +115,8 @@ async def get_delivery(db: Database, account_id: str, delivery_id: str) -> dict[
             "ordering_key": event["ordering_key"],
             "data": orjson.loads(event["data"]),
         }
+        if event["expunged_at"] is not None:
+            out["event"]["expunged_at"] = event["expunged_at"]
     return out
 
 
@@ -141,6 +150,7 @@ async def resend(db: Database, account_id: str, delivery_id: str) -> dict[str, A
                 f"the event of delivery {delivery_id} was pruned by retention; it cannot be sent again",
                 field="delivery_id",
             )
+        await refuse_if_expunged(conn, account_id, row["event_id"], f"delivery {delivery_id}")
         again = Requeue(delivery_id, account_id, row["event_id"], row["subscription_id"], row["attempts"])
         if await requeue(conn, [again], now):
             await conn.execute(

@@ -7,11 +7,11 @@ process. Rows are walked in keyset order, so a resumed job continues after the l
 - **recover**: a subscription's failed deliveries created in [since, until): `dead` ones get a queue row
   again (one more attempt each, like a manual resend; the insert skips a delivery already queued, so
   nothing is ever queued twice), and with `include_retrying` the `pending` ones waiting for a retry are
-  brought forward to now. Deliveries whose event was pruned by retention are skipped.
+  brought forward to now. Deliveries whose event was pruned by retention or expunged are skipped.
 - **replay**: the events stored in [since, until) of the job's own `event_types` and `filter` are routed
   again exactly as publish routed them (herald.domain.routing: the subscription's types, payload and
   LiveChat filters, the per-license switch, retry/retention, ordering, a TTL installation's hold); each
-  delivery it gets is a new one with a new id, marked `replay_of = <job id>`.
+  delivery it gets is a new one with a new id, marked `replay_of = <job id>`. Expunged events never.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from herald.domain.routing import Routed, fan_out, parse, restored_context
 from herald.store import jobs as job_store
 from herald.store.database import Database
 from herald.store.enqueue import Requeue, enqueue, requeue
+from herald.store.expunge import not_expunged
 from herald.store.jobs import ClaimedJob
 from herald.store.routing import drain_conversations, routes_of_subscription
 from herald.store.tables import deliveries, events, queue, subscriptions
@@ -65,7 +66,10 @@ def _recover_where(job: ClaimedJob) -> list[ColumnElement[bool]]:
 
 def _with_event() -> ColumnElement[bool]:
     # Only deliveries whose event is still stored can be attempted again (retention prunes payloads).
-    return and_(events.c.account_id == deliveries.c.account_id, events.c.id == deliveries.c.event_id)
+    # Expunged events have nothing left to send (store/expunge.py).
+    return and_(
+        events.c.account_id == deliveries.c.account_id, events.c.id == deliveries.c.event_id, not_expunged()
+    )
 
 
 async def recover_step(db: Database, job: ClaimedJob, batch: int, lease_seconds: float) -> Step:
@@ -183,6 +187,7 @@ async def replay_step(db: Database, job: ClaimedJob, batch: int, lease_seconds: 
             e.created_at >= since,
             e.created_at < until,
             _types_clause(wanted),
+            not_expunged(),
         ]
         total = job.total
         if total is None:

@@ -85,6 +85,9 @@ subscriptions = Table(
     # Deliver through the configured LivePerson-style mTLS forward gateway instead of presenting the
     # mapped certificate directly.
     Column("mtls_via_gateway", Boolean, nullable=False, default=False, server_default="0"),
+    # Send the attempt span's W3C `traceparent` with each delivery (only while tracing is on).
+    Column("propagate_trace", Boolean, nullable=False, default=False, server_default="0"),
+    Column("egress_proxy", String(64)),  # a name from HERALD_EGRESS_PROXIES; null: the default route
     Column("filter", JSON),  # payload filter over the event data (herald.domain.filters); null = all
     # A LiveChat webhook (register_webhook): {"version","type","owner_client_id","filters",
     # "additional_data"}; null for every other subscription.
@@ -176,6 +179,8 @@ events = Table(
     Column("created_at", Float, nullable=False),
     # LiveChat actions: what additional_data is rendered from (herald.domain.livechat.EventContext).
     Column("context", Text),
+    # Set when the content was expunged (store/expunge.py): `data` is then "null" and `context` NULL.
+    Column("expunged_at", Float),
     PrimaryKeyConstraint("account_id", "id", name="pk_events"),
     Index("ix_events_created", "created_at"),  # replay (events since a time) and retention
 )
@@ -430,4 +435,36 @@ key_check = Table(
     Column("id", Integer, primary_key=True),
     Column("sealed", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+# --- customer portal links (store/portal.py) ---
+# A one-time link that signs a browser into /ui for one account, optionally read-only or limited to some
+# subscriptions. Only the token's sha256 is kept; the session it opens lasts until `expires_at`.
+portal_links = Table(
+    "portal_links",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("read_only", Boolean, nullable=False),
+    Column("subscription_ids", JSON),  # null: every subscription of the account
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_at", Float),  # the one sign-in it allows
+    Column("revoked_at", Float),
+    Index("ix_portal_links_account", "account_id"),
+)
+
+# --- tracing (herald/tracing.py) ---
+# The W3C traceparent of an event's publish span, written only while tracing is on: each attempt's span
+# becomes its child, in whichever worker sends it. Rows older than a week are pruned as new ones come.
+event_traces = Table(
+    "event_traces",
+    metadata,
+    Column("account_id", String(64), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("traceparent", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("account_id", "event_id", name="pk_event_traces"),
+    Index("ix_event_traces_created", "created_at"),
 )

@@ -113,6 +113,7 @@ async def subscriptions(request: Request, account_id: AccountId, ctx: Ctx, user:
     owner = Owner(account_id=account_id)
     await subscription_api.authorize(user.principal, owner)
     rows, _ = await subscription_store.list_subscriptions(ctx.db, owner, 250, None)
+    rows = [r for r in rows if user.sees_subscription(r["id"])]  # a portal session's subscriptions
     # The applications' subscriptions fire for this account too (as Health and Deliveries show them).
     delivering = await ui_store.subscriptions_by_id(ctx.db, account_id)
     return render(
@@ -121,7 +122,11 @@ async def subscriptions(request: Request, account_id: AccountId, ctx: Ctx, user:
         "subscriptions.html",
         account_id=account_id,
         subscriptions=await subscription_api._with_mtls(ctx, owner, *rows, many=True) if rows else [],
-        application_subscriptions=[s for s in delivering.values() if s["application_id"] is not None],
+        application_subscriptions=[
+            s
+            for s in delivering.values()
+            if s["application_id"] is not None and user.sees_subscription(s["id"])
+        ],
     )
 
 

@@ -64,6 +64,12 @@ async def deliveries(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     await _reader(user, account_id)
+    if user.subscription_ids is not None and not subscription_id:
+        # A portal session limited to some subscriptions sees their deliveries one subscription at a time.
+        first_id = min(user.subscription_ids)
+        return redirect(f"{PREFIX}/a/{account_id}/deliveries?subscription_id={first_id}")
+    if subscription_id:
+        user.require_subscription(subscription_id)
     try:
         wanted = DeliveryStatus(status) if status else None
     except ValueError:
@@ -79,7 +85,8 @@ async def deliveries(
         replay_of=replay_of or None,
     )
     rows, next_cursor = await delivery_store.list_deliveries(ctx.db, account_id, flt, PAGE_SIZE, cursor)
-    subs = await ui_store.subscriptions_by_id(ctx.db, account_id)
+    every = await ui_store.subscriptions_by_id(ctx.db, account_id)
+    subs = {k: v for k, v in every.items() if user.sees_subscription(k)}
     query = {
         "subscription_id": subscription_id or "",
         "event_type": event_type or "",
@@ -112,7 +119,7 @@ def sent_body(delivery: dict[str, Any], subscription: dict[str, Any] | None) -> 
     """The body Herald sends for this delivery, rendered again from the stored event by the subscription's
     profile (it is the same bytes every attempt: only headers change). None when that is impossible."""
     event = delivery.get("event")
-    if event is None or subscription is None:
+    if event is None or subscription is None or event.get("expunged_at") is not None:
         return None
     profile = PROFILES.get(subscription["profile"])
     if profile is None:
@@ -152,6 +159,7 @@ async def delivery_detail(
 ) -> Response:
     await _reader(user, account_id)
     delivery = await delivery_store.get_delivery(ctx.db, account_id, delivery_id)
+    user.require_subscription(delivery["subscription_id"])
     subs = await ui_store.subscriptions_by_id(ctx.db, account_id, [delivery["subscription_id"]])
     sub = subs.get(delivery["subscription_id"])
     return render(
@@ -179,6 +187,9 @@ async def resend(
     await checked_form(request, user)
     await user.principal.require_account(account_id)
     user.principal.require(DELIVERIES_RW)
+    if user.subscription_ids is not None:
+        found = await delivery_store.get_delivery(ctx.db, account_id, delivery_id)
+        user.require_subscription(found["subscription_id"])
     out = await delivery_store.resend(ctx.db, account_id, delivery_id)
     ctx.notify_published()
     # Land on the delivery that makes the attempt, saying what happened (a still-retrying delivery is

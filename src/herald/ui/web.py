@@ -17,6 +17,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from herald.api.auth import Principal, _principal_of
 from herald.api.context import AppContext
 from herald.api.errors import ApiError
+from herald.store.portal import active_grant
+from herald.ui.portal_scope import page_allowed
 from herald.ui.session import COOKIE, Session, SessionCodec, csrf_ok
 
 log = logging.getLogger("herald.ui")
@@ -80,6 +82,16 @@ class BadCsrf(Exception):
 class User:
     principal: Principal
     session: Session
+    # A portal session limited to some subscriptions (ui/portal.py); None: every one the principal sees.
+    subscription_ids: frozenset[str] | None = None
+
+    def sees_subscription(self, subscription_id: str) -> bool:
+        return self.subscription_ids is None or subscription_id in self.subscription_ids
+
+    def require_subscription(self, subscription_id: str) -> None:
+        """Outside a portal session's subscriptions: 404, as if it did not exist."""
+        if not self.sees_subscription(subscription_id):
+            raise ApiError(404, "subscription not found", field="subscription_id")
 
     @property
     def account_id(self) -> str | None:
@@ -106,10 +118,34 @@ async def current_user(request: Request) -> User:
     session = codec(request).read(request.cookies.get(COOKIE))
     if session is None:
         raise NeedsSignIn
+    if is_portal_session(session):
+        return await _portal_user(request, session)
     principal = await _principal_of(ui_context(request), session.token)
     if principal is None or principal.kind == "application":
         raise NeedsSignIn
     return User(principal, session)
+
+
+PORTAL_TOKEN = "portal:"  # a session opened by a portal link holds "portal:<link id>", never a token
+
+
+def is_portal_session(session: Session) -> bool:
+    return session.token.startswith(PORTAL_TOKEN)
+
+
+async def _portal_user(request: Request, session: Session) -> User:
+    """A portal session: its link is checked on every request (revoked or expired ends it), and a session
+    limited to some subscriptions reaches only the pages about them."""
+    grant = await active_grant(ui_context(request).db, session.token.removeprefix(PORTAL_TOKEN))
+    if grant is None:
+        raise NeedsSignIn
+    principal = Principal(
+        kind="account", account_id=grant.account_id, scopes=grant.scopes, token_id=grant.link_id
+    )
+    user = User(principal, session, grant.subscription_ids)
+    if not page_allowed(request.method, request.url.path.removeprefix(PREFIX), grant):
+        raise ApiError(404, "There is no such page.")
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

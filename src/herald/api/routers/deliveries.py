@@ -56,6 +56,9 @@ class EventOut(OutModel):
     timestamp: datetime
     ordering_key: str | None
     data: Any
+    expunged_at: datetime | None = Field(
+        default=None, description="When its content was expunged (data is then null)"
+    )
 
 
 class DeliveryDetailOut(DeliveryOut):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body, Request, status
 from pydantic import Discriminator, Field, Tag
 
 from herald import metrics
@@ -20,7 +20,8 @@ from herald.domain.scopes import EVENTS_PUBLISH
 from herald.ids import new_id
 from herald.store.database import Database
 from herald.store.event_types import validators
-from herald.store.publish import NewEvent, publish
+from herald.store.publish import NewEvent
+from herald.tracing import traced_publish
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/events", tags=["events"])
 
@@ -129,7 +130,11 @@ def to_new_event(event: EventIn, now: float, where: str) -> NewEvent:
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=PublishOut)
 async def publish_events(
-    account_id: AccountId, body: Annotated[PublishIn, Body()], ctx: Context, who: CurrentPrincipal
+    account_id: AccountId,
+    body: Annotated[PublishIn, Body()],
+    request: Request,
+    ctx: Context,
+    who: CurrentPrincipal,
 ) -> PublishOut:
     await who.require_account(account_id)
     who.require(EVENTS_PUBLISH)
@@ -140,7 +145,7 @@ async def publish_events(
         batch = [to_new_event(e, now, f"events.{i}.") for i, e in enumerate(body.events)]
     else:
         batch = [to_new_event(body, now, "")]
-    result = await publish(ctx.db, account_id, batch)
+    result = await traced_publish(ctx.db, account_id, batch, request.headers.get("traceparent"))
     metrics.EVENTS_PUBLISHED.inc(result.created)
     metrics.DELIVERIES_CREATED.inc(result.deliveries)
     if result.deliveries:

@@ -24,6 +24,7 @@ from herald.api.schemas import (
     reject_nulls,
 )
 from herald.api.targets import guard_target, valid_url
+from herald.dispatch.egress import named_proxies
 from herald.domain.certificates import WEBHOOKS
 from herald.domain.filters import FilterError, compile_filter
 from herald.domain.profiles import NEEDS_CREDENTIAL, PROFILES
@@ -41,6 +42,9 @@ ProfileName = Literal["standard", "liveperson-connector", "liveperson-data"]
 
 # Every URL field Herald dials is canonicalised by one validator (herald.api.targets, ADR 0009).
 check_url = valid_url
+
+
+ProxyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 class SubscriptionIn(Model):
@@ -69,6 +73,13 @@ class SubscriptionIn(Model):
     )
     mtls_via_gateway: bool = Field(
         default=False, description="Deliver through the mTLS forward gateway (HERALD_MTLS_GATEWAY_URL)"
+    )
+    propagate_trace: bool = Field(
+        default=False,
+        description="Send each attempt's W3C traceparent header (when tracing is on, docs/tracing.md)",
+    )
+    egress_proxy: ProxyName | None = Field(
+        default=None, description="Deliver through this proxy named in HERALD_EGRESS_PROXIES"
     )
     filter: dict[str, Any] | None = Field(
         default=None,
@@ -99,6 +110,8 @@ class SubscriptionPatch(Model):
     enabled: bool | None = None
     credential_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     mtls_via_gateway: bool | None = None
+    propagate_trace: bool | None = None
+    egress_proxy: ProxyName | None = Field(default=None, description="A named proxy; null: the default")
     filter: dict[str, Any] | None = Field(default=None, description="Payload filter; null removes it")
     rate_limit: float | None = Field(
         default=None, gt=0, le=100_000, description="Deliveries per second (per worker); null removes it"
@@ -133,6 +146,8 @@ class SubscriptionOut(OutModel):
     credential_id: str | None = None
     mtls: bool = Field(default=False, description="An mTLS certificate mapping applies to this URL")
     mtls_via_gateway: bool = False
+    propagate_trace: bool = False
+    egress_proxy: str | None = None
     filter: dict[str, Any] | None = None
     disabled_reason: str | None = Field(
         default=None, description="Why it is disabled: `manual: …`, `gone: …`, `slow: …` or `failing: …`"
@@ -205,6 +220,14 @@ def _check_filter(spec: dict[str, Any] | None) -> None:
         raise ApiError(422, str(exc), field=exc.path) from None
 
 
+def _check_proxy(ctx: Any, name: str | None) -> None:
+    """A subscription names one of the operator's proxies (dispatch/egress.py), never an address."""
+    known = named_proxies(ctx.settings.egress_proxies)
+    if name is not None and name not in known:
+        listed = ", ".join(sorted(known)) or "none are configured (HERALD_EGRESS_PROXIES)"
+        raise ApiError(422, f"egress_proxy: unknown proxy {name!r}; known: {listed}", field="egress_proxy")
+
+
 def _guard_url(ctx: Any, url: str | None) -> None:
     guard_target(ctx, url, "url")
 
@@ -236,6 +259,7 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
     ) -> object:
         await authorize(who, owner)
         _guard_url(ctx, body.url)
+        _check_proxy(ctx, body.egress_proxy)
         _check_max_retries(body.profile, body.max_retries)
         _check_retention(body.profile, body.retention_time)
         _check_filter(body.filter)
@@ -271,8 +295,11 @@ def build_router(prefix: str, tag: str, owner_of: Callable[..., Owner], check_ow
     ) -> object:
         await authorize(who, owner)
         _guard_url(ctx, body.url)
+        _check_proxy(ctx, body.egress_proxy)
         changes = body.model_dump(exclude_unset=True)
-        reject_nulls(changes, "url", "event_types", "ordered", "enabled", "mtls_via_gateway")
+        reject_nulls(
+            changes, "url", "event_types", "ordered", "enabled", "mtls_via_gateway", "propagate_trace"
+        )
         current = await store.get_subscription(ctx.db, owner, subscription_id)
         if current.get("livechat") is not None and set(changes) - {"enabled"}:
             # As in LiveChat: a registered webhook is not edited but unregistered and registered again.
