@@ -495,6 +495,8 @@ def herald_env(database_url: str, listen: str, token: str, **overrides: str) -> 
             "HERALD_LEASE_SECONDS": str(LEASE_SECONDS),
             "HERALD_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
             "HERALD_POLL_INTERVAL": "0.02",
+            # Tests keep a listen session across minutes (the cross-tenant walk); expiry has its own test.
+            "HERALD_LISTEN_SESSION_TTL": "600",
             "HERALD_SHUTDOWN_GRACE": "2",
             "HERALD_LOG_LEVEL": "info",
             "PYTHONUNBUFFERED": "1",

@@ -10,6 +10,8 @@ Rotation keeps working: with the new key prepended every key still decrypts (Mul
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from pathlib import Path
 
@@ -18,10 +20,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.config import ConfigError, Settings
-from herald.store.database import Database
+from herald.store.database import Database, database_unavailable
 from herald.store.rekey import SECRETS
 from herald.store.secretbox import SecretBox
 from herald.store.tables import key_check
+
+log = logging.getLogger(__name__)
 
 CHECK_PLAINTEXT = "herald key check v1"
 CHECK_ID = 1
@@ -101,9 +105,22 @@ async def verify_keys(db: Database, box: SecretBox, settings: Settings) -> None:
                 raise
 
 
-async def prepare_keys(settings: Settings) -> None:
+async def prepare_keys(settings: Settings, patience: float = 120.0) -> None:
     """Before a process builds its runtime: make a key file only for a database without secrets, and
-    refuse keys that cannot open the secrets it has. Raises KeyMismatch."""
+    refuse keys that cannot open the secrets it has. Raises KeyMismatch. A database that cannot be
+    reached yet (restarting) is waited for, up to `patience` seconds, as workers always have."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await _prepare_keys(settings)
+        except Exception as exc:
+            if not database_unavailable(exc) or time.monotonic() > deadline:
+                raise
+            log.warning("database unavailable while checking the master keys: %s; retrying", exc)
+            await asyncio.sleep(1.0)
+
+
+async def _prepare_keys(settings: Settings) -> None:
     db = Database(settings.database_url)
     try:
         keys = settings.secret_keys(create=False)
