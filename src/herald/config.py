@@ -122,6 +122,13 @@ class Settings:
     # Retry-After on 429 and 503 is honoured within these bounds (seconds).
     retry_after_min: float = 0.0
     retry_after_max: float = 86_400.0
+    # Stream sources (docs/sources.md): they stop reading while the queue holds more than this many
+    # deliveries (0: never stop); messages per fetch; seconds before a dead member's unacknowledged
+    # messages go to another; seconds between looks for created, changed or deleted sources.
+    source_queue_limit: int = 100_000
+    source_batch: int = 100
+    source_claim_idle: float = 30.0
+    source_refresh: float = 5.0
 
     @property
     def host(self) -> str:

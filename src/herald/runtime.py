@@ -17,8 +17,12 @@ from herald.dispatch.mtls import MtlsRouter
 from herald.dispatch.relay import ListenRelay, RoutingTransport
 from herald.dispatch.tls import MappingCache, TlsContexts
 from herald.dispatch.transport import AiohttpTransport, Transport
+from herald.sources.backpressure import Gate
+from herald.sources.consumer import ConsumerOptions
+from herald.sources.runner import SourceRunner
 from herald.store import inspect as inspect_store
 from herald.store import listen as listen_store
+from herald.store import queue
 from herald.store.database import Database
 from herald.store.migrate import upgrade
 from herald.store.secretbox import SecretBox
@@ -75,6 +79,17 @@ class Runtime:
         )
         return MtlsRouter(MappingCache(self.db, self.box, s.mtls_refresh), contexts), transport
 
+    def source_runner(self) -> SourceRunner:
+        s = self.settings
+        limit = s.source_queue_limit
+
+        async def depth() -> int:
+            return await queue.depth(self.db) if limit > 0 else 0
+
+        gate = Gate(depth, limit if limit > 0 else 2**62)
+        options = ConsumerOptions(batch=s.source_batch, claim_idle=s.source_claim_idle)
+        return SourceRunner(self.db, self.box, gate, options, refresh=s.source_refresh)
+
     async def migrate(self) -> None:
         await upgrade(self.db)
 
@@ -90,6 +105,7 @@ class Runtime:
         if background:
             tasks.append(asyncio.create_task(JobRunner(self.db, self.settings).run_forever()))
             tasks.append(asyncio.create_task(RetentionSweeper(self.db, self.settings).run_forever()))
+            tasks.append(asyncio.create_task(self.source_runner().run()))  # stream sources (herald/sources)
         try:
             yield
         finally:

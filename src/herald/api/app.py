@@ -29,6 +29,7 @@ from herald.api.routers import (
     mtls,
     oauth,
     operational,
+    sources,
     subscriptions,
     tokens,
 )
@@ -97,6 +98,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         inspect_public.router,
         listen.router,
         livechat.router,
+        sources.router,
     ):
         app.include_router(router)
     app.mount("/ui", create_ui(ctx))  # the web dashboard (herald.ui): HTML pages, no API routes

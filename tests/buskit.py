@@ -1,0 +1,113 @@
+"""Real buses for tests: a fresh Redis stream, JetStream stream or RabbitMQ queue per test, removed after.
+
+Servers: Redis 127.0.0.1:6379, NATS with JetStream 127.0.0.1:4222, RabbitMQ 127.0.0.1:5672 (guest/guest).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+import aio_pika
+import nats
+import redis.asyncio as aioredis
+from nats.js.api import StreamConfig
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+NATS_URL = "nats://127.0.0.1:4222"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+KINDS = ("redis-stream", "nats-jetstream", "amqp")
+
+
+class Bus(Protocol):
+    kind: str
+    url: str
+    target: str
+    target_field: str
+
+    async def setup(self) -> None: ...
+    async def produce(self, bodies: list[bytes]) -> None: ...
+    async def pending(self, group: str) -> int: ...
+    async def teardown(self) -> None: ...
+
+
+class RedisBus:
+    kind, url, target_field = "redis-stream", REDIS_URL, "stream"
+
+    def __init__(self) -> None:
+        self.target = f"herald-test-{uuid.uuid4().hex[:10]}"
+        self.client = aioredis.from_url(REDIS_URL)
+
+    async def setup(self) -> None:
+        return None
+
+    async def produce(self, bodies: list[bytes]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for body in bodies:
+                pipe.xadd(self.target, {"event": body})
+            await pipe.execute()
+
+    async def pending(self, group: str) -> int:
+        for g in await self.client.xinfo_groups(self.target):
+            if g["name"].decode() == group:
+                return int(g["lag"] or 0) + int(g["pending"] or 0)
+        return -1
+
+    async def teardown(self) -> None:
+        await self.client.delete(self.target)
+        await self.client.aclose()
+
+
+class NatsBus:
+    kind, url, target_field = "nats-jetstream", NATS_URL, "subject"
+
+    def __init__(self) -> None:
+        uid = uuid.uuid4().hex[:10]
+        self.stream = f"HERALD_TEST_{uid}"
+        self.target = f"herald.test.{uid}"
+
+    async def setup(self) -> None:
+        self.nc = await nats.connect(NATS_URL)
+        self.js = self.nc.jetstream()
+        await self.js.add_stream(StreamConfig(name=self.stream, subjects=[self.target]))
+
+    async def produce(self, bodies: list[bytes]) -> None:
+        for body in bodies:
+            await self.js.publish(self.target, body)
+
+    async def pending(self, group: str) -> int:
+        info = await self.js.consumer_info(self.stream, group)
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def teardown(self) -> None:
+        await self.js.delete_stream(self.stream)
+        await self.nc.close()
+
+
+class AmqpBus:
+    kind, url, target_field = "amqp", AMQP_URL, "queue"
+
+    def __init__(self) -> None:
+        self.target = f"herald-test-{uuid.uuid4().hex[:10]}"
+
+    async def setup(self) -> None:
+        self.connection = await aio_pika.connect(AMQP_URL)
+        self.channel = await self.connection.channel(publisher_confirms=True)
+        self.queue = await self.channel.declare_queue(self.target, durable=True)
+
+    async def produce(self, bodies: list[bytes]) -> None:
+        for body in bodies:
+            await self.channel.default_exchange.publish(aio_pika.Message(body), routing_key=self.target)
+
+    async def pending(self, group: str) -> int:
+        """Ready messages; unacknowledged ones count once their consumer is gone (they are requeued)."""
+        declared = await self.queue.declare()
+        return int(declared.message_count or 0)
+
+    async def teardown(self) -> None:
+        await self.queue.delete(if_unused=False, if_empty=False)
+        await self.connection.close()
+
+
+def make_bus(kind: str) -> Bus:
+    return {"redis-stream": RedisBus, "nats-jetstream": NatsBus, "amqp": AmqpBus}[kind]()
