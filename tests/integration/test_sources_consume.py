@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
-from buskit import KINDS, Bus, make_bus
 from sqlalchemy import func, select
 
+from buskit import KINDS, Bus, make_bus
 from herald.sources.backpressure import Gate
 from herald.sources.consumer import ConsumerOptions
 from herald.sources.messages import Message
