@@ -36,26 +36,27 @@ class RedisBus:
 
     def __init__(self) -> None:
         self.target = f"herald-test-{uuid.uuid4().hex[:10]}"
-        self.client = aioredis.from_url(REDIS_URL)
 
+    # A client per call: e2e tests drive this from several event loops (one asyncio.run each).
     async def setup(self) -> None:
         return None
 
     async def produce(self, bodies: list[bytes]) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
+        async with aioredis.from_url(REDIS_URL) as client, client.pipeline(transaction=False) as pipe:
             for body in bodies:
                 pipe.xadd(self.target, {"event": body})
             await pipe.execute()
 
     async def pending(self, group: str) -> int:
-        for g in await self.client.xinfo_groups(self.target):
-            if g["name"].decode() == group:
-                return int(g["lag"] or 0) + int(g["pending"] or 0)
+        async with aioredis.from_url(REDIS_URL) as client:
+            for g in await client.xinfo_groups(self.target):
+                if g["name"].decode() == group:
+                    return int(g["lag"] or 0) + int(g["pending"] or 0)
         return -1
 
     async def teardown(self) -> None:
-        await self.client.delete(self.target)
-        await self.client.aclose()
+        async with aioredis.from_url(REDIS_URL) as client:
+            await client.delete(self.target)
 
 
 class NatsBus:

@@ -253,6 +253,8 @@ SAMPLE_BODIES: dict[str, Any] = {
     "PATCH /v1/inspect/bins/{bin_id}": {"response": {"status": 500}},
     "POST /v1/inspect/bins/{bin_id}/requests/{request_id}/verify": {"subscription_id": "sub_walk"},
     "POST /v1/listen/sessions": {"account_id": "acct-walk"},
+    "POST /v1/sources": {"name": "walk", "kind": "redis-stream", "url": "redis://h:6379/0", "stream": "w"},
+    "PATCH /v1/sources/{source_id}": {"enabled": False},  # sources are admin only: 403
     "POST /v1/listen/sessions/{session_id}/requests/{request_id}/response": {"status_code": 200},
     "PUT /v1/accounts/{account_id}/mtls-mappings/{mapping_id}": {
         "url": "https://example.com/w",
@@ -365,6 +367,7 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         "bin_id": a_bin["id"],
         "request_id": a_captured["id"],
         "session_id": a_session["id"],
+        "source_id": "src_walk",  # sources are admin only
     }
 
     # Tenant B: its application (installed in B's account), the same bound to the account, B's own PAT.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge
 
 from herald import metrics as herald_metrics
+from herald.store import sources as store
+from herald.store.database import Database
 
 MESSAGES = Counter(
     "herald_source_messages",
@@ -16,6 +18,9 @@ ERRORS = Counter(
     "herald_source_errors", "Failures reading from or committing for a source (it retries)", ["source"]
 )
 LAG = Gauge("herald_source_lag", "Messages on the bus not yet consumed by the source's group", ["source"])
+DEAD_LETTERS = Gauge(
+    "herald_source_dead_letters", "Dead letters kept per source (read from the database)", ["source"]
+)
 PAUSED = Gauge(
     "herald_source_paused", "1 while sources stop reading because Herald's queue is over the bound"
 )
@@ -30,3 +35,8 @@ def observe(source: str, created: int, duplicates: int, dead_letters: int) -> No
 
 def error(source: str) -> None:
     ERRORS.labels(source).inc()
+
+
+async def refresh(db: Database) -> None:
+    for name, count in (await store.dead_letter_counts(db)).items():
+        DEAD_LETTERS.labels(name).set(count)

@@ -158,7 +158,13 @@ async def list_dead_letters(
 
 
 async def dead_letter_counts(db: Database) -> dict[str, int]:
+    """Dead letters kept per source name (every source, 0 for none)."""
     d = source_dead_letters
+    query = (
+        select(sources.c.name, func.count(d.c.id))
+        .select_from(sources.outerjoin(d, d.c.source_id == sources.c.id))
+        .group_by(sources.c.name)
+    )
     async with db.read() as conn:
-        rows = await conn.execute(select(d.c.source_id, func.count()).group_by(d.c.source_id))
-    return {r[0]: r[1] for r in rows}
+        rows = await conn.execute(query)
+    return {r[0]: int(r[1]) for r in rows}
