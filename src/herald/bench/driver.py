@@ -253,7 +253,9 @@ async def _throughput(
     )
     run = await publish_all(herald, options.events, options.batch, options.publishers, pad, SEQ_STRIDE)
     log.print(f"  published in {run.seconds:.2f}s; waiting for {expected} deliveries")
-    stats, received, recorded_ns, dead, summary = await _settle(expected, options, herald, receiver, group)
+    stats, received, recorded_ns, dead, summary = await _settle(
+        expected, options, herald, receiver, group
+    )
     delivered_seconds = max(int(stats["last_ns"]) - run.first_ns, 1) / 1e9
     recorded_seconds = (recorded_ns - run.first_ns) / 1e9 if recorded_ns is not None else None
     result = ThroughputResult(
@@ -304,7 +306,9 @@ async def _latency(
     await receiver.reset()
     run = await publish_steady(herald, options.rate, options.duration, pad, 2 * SEQ_STRIDE, options.timeout)
     expected = run.events * options.fanout
-    stats, received, recorded_ns, dead, summary = await _settle(expected, options, herald, receiver, group)
+    stats, received, recorded_ns, dead, summary = await _settle(
+        expected, options, herald, receiver, group
+    )
     result = LatencyResult(
         rate=options.rate,
         duration=options.duration,
