@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from herald.background import JobRunner, RetentionSweeper
 from herald.config import Settings
+from herald.destinations.transport import BusTransport, DestinationRouting
 from herald.dispatch.dispatcher import Dispatcher
 from herald.dispatch.endpoints import EndpointCache
 from herald.dispatch.guard import AddressGuard, parse_subnets
@@ -57,6 +58,8 @@ class Runtime:
         # wait stays well inside the lease, or another worker would take the delivery and send it twice.
         relay = ListenRelay(self.db, min(s.listen_timeout, 0.8 * s.lease_seconds))
         transport = RoutingTransport(transport, relay)
+        # redis://, nats://, amqp:// subscriptions publish onto their bus (herald/destinations).
+        transport = DestinationRouting(transport, BusTransport(self.guard, s.connect_timeout, s.read_timeout))
         return Dispatcher(self.db, EndpointCache(self.db, self.box), transport, s, self.mtls_router(contexts))
 
     def mtls_router(self, contexts: TlsContexts) -> MtlsRouter:

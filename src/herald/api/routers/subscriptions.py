@@ -24,6 +24,8 @@ from herald.api.schemas import (
     Text,
     reject_nulls,
 )
+from herald.buses.urls import is_bus_url
+from herald.destinations.urls import check_destination_url
 from herald.domain.certificates import WEBHOOKS
 from herald.domain.filters import FilterError, compile_filter
 from herald.domain.profiles import NEEDS_CREDENTIAL, PROFILES
@@ -40,6 +42,9 @@ ProfileName = Literal["standard", "liveperson-connector", "liveperson-data"]
 
 
 def check_url(url: str) -> str:
+    if is_bus_url(url):  # redis://, nats://, amqp:// destinations: their own rules (herald/destinations)
+        check_destination_url(url)  # a BusURLError is a ValueError: 422 on `url`
+        return url
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise ValueError("must be an http:// or https:// URL")
