@@ -14,6 +14,7 @@ SCHEMES: dict[str, tuple[str, int, bool]] = {
     "tls": ("nats", 4222, True),
     "amqp": ("amqp", 5672, False),
     "amqps": ("amqp", 5671, True),
+    "kafka": ("kafka", 9092, False),  # sources only: kafka://host:port, the bootstrap server
 }
 
 

@@ -11,6 +11,8 @@ ALLOWED_QUERY = {"redis": {"maxlen"}, "nats": set(), "amqp": {"exchange", "routi
 def check_destination_url(text: str) -> BusURL:
     """A usable destination, or BusURLError saying what is wrong."""
     url = parse_bus_url(text)
+    if url.kind not in ALLOWED_QUERY:
+        raise BusURLError(f"{url.scheme}:// is a source URL; destinations are redis://, nats:// or amqp://")
     unknown = set(url.query) - ALLOWED_QUERY[url.kind]
     if unknown:
         raise BusURLError(f"unknown query parameter {sorted(unknown)[0]} for a {url.kind} destination")

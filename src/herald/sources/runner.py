@@ -14,6 +14,7 @@ from herald.sources.amqp import AmqpConsumer
 from herald.sources.backpressure import Gate
 from herald.sources.consumer import Consumer, ConsumerOptions, Fetched
 from herald.sources.ingest import ingest
+from herald.sources.kafka import KafkaConsumer
 from herald.sources.nats_jetstream import NatsJetStreamConsumer
 from herald.sources.redis_stream import RedisStreamConsumer
 from herald.sources.spec import SourceSpec
@@ -27,6 +28,7 @@ CONSUMERS: dict[str, Callable[[SourceSpec, ConsumerOptions], Consumer]] = {
     "redis-stream": RedisStreamConsumer,
     "nats-jetstream": NatsJetStreamConsumer,
     "amqp": AmqpConsumer,
+    "kafka": KafkaConsumer,
 }
 RETRY_MAX = 10.0  # seconds between attempts while a bus or the database is away
 LAG_INTERVAL = 5.0

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("redis-stream", "nats-jetstream", "amqp")
+KINDS = ("redis-stream", "nats-jetstream", "amqp", "kafka")
 # The bus URL kind each source kind connects with (herald.buses.urls).
-URL_KIND = {"redis-stream": "redis", "nats-jetstream": "nats", "amqp": "amqp"}
+URL_KIND = {"redis-stream": "redis", "nats-jetstream": "nats", "amqp": "amqp", "kafka": "kafka"}
 # The API's name for `target` per kind.
-TARGET_FIELD = {"redis-stream": "stream", "nats-jetstream": "subject", "amqp": "queue"}
+TARGET_FIELD = {"redis-stream": "stream", "nats-jetstream": "subject", "amqp": "queue", "kafka": "topic"}
 
 
 @dataclass(frozen=True, slots=True)
