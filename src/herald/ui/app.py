@@ -16,7 +16,14 @@ from herald.api.auth import _principal_of, check_rate, client_address
 from herald.api.context import AppContext
 from herald.api.errors import ApiError
 from herald.store.errors import Conflict, Invalid, NotFound, StoreError
-from herald.ui import routes_config, routes_deliveries, routes_events, routes_health, routes_jobs
+from herald.ui import (
+    routes_config,
+    routes_deliveries,
+    routes_events,
+    routes_health,
+    routes_jobs,
+    routes_sources,
+)
 from herald.ui.session import COOKIE, MAX_AGE, SessionCodec
 from herald.ui.web import (
     PREFIX,
@@ -45,6 +52,7 @@ ROUTERS = (
     routes_events.router,
     routes_jobs.router,
     routes_health.router,
+    routes_sources.router,
 )
 
 TITLES = {
