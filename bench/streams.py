@@ -181,6 +181,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--source-batch", type=int, default=None, help="HERALD_SOURCE_BATCH (default: --batch)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -194,7 +197,7 @@ def main() -> None:
             HERALD_ALLOW_PRIVATE_TARGETS="1",
             HERALD_LOG_LEVEL="warning",
             HERALD_SOURCE_REFRESH="0.2",
-            HERALD_SOURCE_BATCH=str(args.batch),
+            HERALD_SOURCE_BATCH=str(args.source_batch or args.batch),
         )
         herald_bin = str(Path(sys.executable).with_name("herald"))
         with (work / "receiver.log").open("wb") as rlog, (work / "serve.log").open("wb") as slog:
@@ -216,7 +219,11 @@ def main() -> None:
             for proc in procs:
                 proc.terminate()
                 proc.wait(10)
-    print(f"\n{args.events} events per run, batch {args.batch}, {args.rounds} rounds (median, runs):")
+    source_batch = args.source_batch or args.batch
+    print(
+        f"\n{args.events} events per run, publish batch {args.batch}, source batch {source_batch},"
+        f" {args.rounds} rounds (median, runs):"
+    )
     for mode, rates in results.items():
         runs = " · ".join(f"{r:.0f}" for r in rates)
         print(f"  {mode:12s} {statistics.median(rates):8.0f} deliveries/s  ({runs})")
