@@ -50,7 +50,8 @@ def test_create_get_list_patch_delete(api: Api) -> None:
 
 def test_bad_settings_name_the_field(api: Api) -> None:
     cases = [
-        (source_body(kind="kafka", topic="t", stream=None), "kind"),
+        (source_body(kind="kafka", topic="t", stream=None), "url"),  # a redis:// URL for a kafka source
+        (source_body(kind="mqtt"), "kind"),
         (source_body(url="http://127.0.0.1:6379"), "url"),
         (source_body(url="nats://127.0.0.1:4222"), "url"),
         (source_body(stream=None), "stream"),
@@ -62,6 +63,10 @@ def test_bad_settings_name_the_field(api: Api) -> None:
     for body, field in cases:
         error = api.expect(422, "POST", "/v1/sources", json=body)["error"]
         assert error["type"] == "validation" and error["data"]["field"] == field, (body, error)
+    kafka = source_body(
+        kind="kafka", url="kafka://127.0.0.1:9092", topic="orders", stream=None, enabled=False
+    )
+    assert api.expect(201, "POST", "/v1/sources", json=kafka)["topic"] == "orders"
     taken = source_body()
     api.expect(201, "POST", "/v1/sources", json=taken)
     error = api.expect(409, "POST", "/v1/sources", json={**source_body(), "name": taken["name"]})["error"]
