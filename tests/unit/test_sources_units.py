@@ -129,3 +129,29 @@ async def test_gate_closes_over_the_bound_and_reopens_below_the_mark() -> None:
         gate.update(await depth())
         seen.append(gate.open.is_set())
     assert seen == [True, False, False, False, True, True]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.1:6379/s",
+        "redis://2130706433/s",
+        "nats://0x7f.0.0.1:4222/subject",
+        "redis://169.254.169.254.:6379/s",
+    ],
+)
+def test_bus_hosts_follow_the_canonical_host_rule(url: str) -> None:
+    """A bus destination's host is read by the same rule as every URL Herald dials (ADR 0009):
+    disguised numeric and Unicode hosts are refused, never reinterpreted."""
+    with pytest.raises(BusURLError):
+        check_destination_url(url)
+
+
+def test_bus_hosts_are_stored_canonical() -> None:
+    # Unicode digits and dots become what they really are before the guard decides (it refuses loopback).
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in "127.0.0.1")
+    assert check_destination_url(f"amqp://guest:guest@{fullwidth}:5672/?routing_key=k").host == "127.0.0.1"
+    assert check_destination_url("redis://127。0。0。1/s").host == "127.0.0.1"
+    assert parse_bus_url("redis://LocalHost:6379/s").host == "localhost"
+    assert parse_bus_url("nats://[0:0::1]:4222/x").host == "::1"
+    assert parse_bus_url("nats://[::1]:4222/x").server() == "nats://[::1]:4222"
