@@ -16,7 +16,8 @@ from herald.sources.spec import SourceSpec
 from herald.store import sources as store
 from herald.store.database import Database
 from herald.store.event_types import validators
-from herald.store.publish import NewEvent, publish
+from herald.store.publish import NewEvent
+from herald.tracing import traced_publish
 
 
 @dataclass(slots=True)
@@ -54,7 +55,7 @@ async def ingest(
         by_account.setdefault(parsed.account, []).append(parsed.event)
     done = Ingested()
     for account, events in by_account.items():
-        result = await publish(db, account, events)
+        result = await traced_publish(db, account, events, None)  # a span per batch, like the API's
         done.created += result.created
         done.duplicates += len(events) - result.created
         done.deliveries += result.deliveries
