@@ -137,6 +137,13 @@ class Settings:
     egress_proxy: str = ""
     # Named proxies subscriptions may choose with `egress_proxy` ("audit=http://10.0.0.5:3128,eu=http://…").
     egress_proxies: str = ""
+    # Stream sources (docs/sources.md): they stop reading while the queue holds more than this many
+    # deliveries (0: never stop); messages per fetch; seconds before a dead member's unacknowledged
+    # messages go to another; seconds between looks for created, changed or deleted sources.
+    source_queue_limit: int = 100_000
+    source_batch: int = 100
+    source_claim_idle: float = 30.0
+    source_refresh: float = 5.0
 
     @property
     def host(self) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from herald import tracing
 from herald.background import JobRunner, RetentionSweeper
 from herald.config import Settings
+from herald.destinations.transport import BusTransport, DestinationRouting
 from herald.dispatch.dispatcher import Dispatcher
 from herald.dispatch.egress import named_proxies
 from herald.dispatch.endpoints import EndpointCache
@@ -20,8 +21,12 @@ from herald.dispatch.relay import ListenRelay, RoutingTransport
 from herald.dispatch.tls import MappingCache, TlsContexts
 from herald.dispatch.transport import AiohttpTransport, Transport
 from herald.dispatch.transports import build_transport
+from herald.sources.backpressure import Gate
+from herald.sources.consumer import ConsumerOptions
+from herald.sources.runner import SourceRunner
 from herald.store import inspect as inspect_store
 from herald.store import listen as listen_store
+from herald.store import queue
 from herald.store.database import Database
 from herald.store.keycheck import verify_keys
 from herald.store.migrate import upgrade
@@ -56,6 +61,8 @@ class Runtime:
         # wait stays well inside the lease, or another worker would take the delivery and send it twice.
         relay = ListenRelay(self.db, min(s.listen_timeout, 0.8 * s.lease_seconds))
         transport = RoutingTransport(transport, relay)
+        # redis://, nats://, amqp:// subscriptions publish onto their bus (herald/destinations).
+        transport = DestinationRouting(transport, BusTransport(self.guard, s.connect_timeout, s.read_timeout))
         return Dispatcher(self.db, EndpointCache(self.db, self.box), transport, s, self.mtls_router(contexts))
 
     def mtls_router(self, contexts: TlsContexts) -> MtlsRouter:
@@ -84,6 +91,17 @@ class Runtime:
         )
         return MtlsRouter(MappingCache(self.db, self.box, s.mtls_refresh), contexts), transport
 
+    def source_runner(self) -> SourceRunner:
+        s = self.settings
+        limit = s.source_queue_limit
+
+        async def depth() -> int:
+            return await queue.depth(self.db) if limit > 0 else 0
+
+        gate = Gate(depth, limit if limit > 0 else 2**62)
+        options = ConsumerOptions(batch=s.source_batch, claim_idle=s.source_claim_idle)
+        return SourceRunner(self.db, self.box, gate, options, refresh=s.source_refresh)
+
     async def migrate(self) -> None:
         """Bring the schema up to date, then make sure this process's keys open its secrets (and seal the
         key check value on first use); raises KeyMismatch."""
@@ -102,6 +120,7 @@ class Runtime:
         if background:
             tasks.append(asyncio.create_task(JobRunner(self.db, self.settings).run_forever()))
             tasks.append(asyncio.create_task(RetentionSweeper(self.db, self.settings).run_forever()))
+            tasks.append(asyncio.create_task(self.source_runner().run()))  # stream sources (herald/sources)
         try:
             yield
         finally:

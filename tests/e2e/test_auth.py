@@ -254,6 +254,8 @@ SAMPLE_BODIES: dict[str, Any] = {
     "PATCH /v1/inspect/bins/{bin_id}": {"response": {"status": 500}},
     "POST /v1/inspect/bins/{bin_id}/requests/{request_id}/verify": {"subscription_id": "sub_walk"},
     "POST /v1/listen/sessions": {"account_id": "acct-walk"},
+    "POST /v1/sources": {"name": "walk", "kind": "redis-stream", "url": "redis://h:6379/0", "stream": "w"},
+    "PATCH /v1/sources/{source_id}": {"enabled": False},  # sources are admin only: 403
     "POST /v1/listen/sessions/{session_id}/requests/{request_id}/response": {"status_code": 200},
     "PUT /v1/accounts/{account_id}/mtls-mappings/{mapping_id}": {
         "url": "https://example.com/w",
@@ -369,6 +371,7 @@ def test_every_route_hides_another_tenants_objects(herald: Herald, api: Api, rec
         "session_id": a_session["id"],
         "event_id": a_event,  # expunge
         "link_id": a_link["id"],  # portal links
+        "source_id": "src_walk",  # sources are admin only
     }
 
     # Tenant B: its application (installed in B's account), the same bound to the account, B's own PAT.

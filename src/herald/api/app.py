@@ -32,6 +32,7 @@ from herald.api.routers import (
     operational,
     portal_links,
     root,
+    sources,
     subscriptions,
     tokens,
 )
@@ -104,6 +105,7 @@ def create_app(runtime: Runtime, admin_token: str, *, with_dispatcher: bool = Fa
         livechat.router,
         root.router,
         portal_links.router,
+        sources.router,
     ):
         app.include_router(router)
     if runtime.settings.dashboard:

@@ -26,6 +26,7 @@ class ErrorKind(StrEnum):
     BAD_STATUS = "bad_status"
     BLOCKED_TARGET = "blocked_target"
     NETWORK = "network"  # connection reset, protocol error and other transport failures
+    BROKER_REFUSED = "broker_refused"  # a bus destination's broker took the connection, not the message
     INTERNAL = "internal"  # Herald could not build the request: a bug, recorded rather than retried forever
 
 

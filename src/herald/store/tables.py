@@ -468,3 +468,37 @@ event_traces = Table(
     PrimaryKeyConstraint("account_id", "event_id", name="pk_event_traces"),
     Index("ix_event_traces_created", "created_at"),
 )
+
+# Event buses Herald consumes events from (herald/sources/). `url` is encrypted: it may carry a password.
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("url", Text, nullable=False),  # encrypted
+    Column("target", String(255), nullable=False),  # the stream, subject, queue or topic
+    Column("group_name", String(255), nullable=False),
+    Column("account", String(64)),
+    Column("account_field", String(255)),
+    Column("type_field", String(255), nullable=False),
+    Column("id_field", String(255), nullable=False),
+    Column("data_field", String(255), nullable=False),
+    Column("ordering_key_field", String(255), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# Messages a source could not turn into an event (poison), kept with the reason; they were acknowledged.
+source_dead_letters = Table(
+    "source_dead_letters",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("source_id", String(40), nullable=False),
+    Column("message_id", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),  # the message body as text (undecodable bytes replaced)
+    Column("created_at", Float, nullable=False),
+    Index("ix_source_dead_letters_source", "source_id", "created_at"),
+)

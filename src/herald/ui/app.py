@@ -23,6 +23,7 @@ from herald.ui import (
     routes_health,
     routes_jobs,
     routes_portal,
+    routes_sources,
 )
 from herald.ui.session import COOKIE, MAX_AGE, SessionCodec
 from herald.ui.web import (
@@ -53,6 +54,7 @@ ROUTERS = (
     routes_jobs.router,
     routes_health.router,
     routes_portal.router,
+    routes_sources.router,
 )
 
 TITLES = {

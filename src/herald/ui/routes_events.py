@@ -18,7 +18,7 @@ from herald.domain.catalog import CATALOG
 from herald.domain.scopes import EVENTS_PUBLISH
 from herald.store import event_types as event_type_store
 from herald.store.errors import NotFound
-from herald.store.publish import publish
+from herald.tracing import traced_publish
 from herald.ui.web import PREFIX, Ctx, CurrentUser, checked_form, first, render
 
 router = APIRouter()
@@ -116,7 +116,7 @@ async def send_test_event(
     except ApiError as exc:
         errors = [f"{e['field']}: {e['message']}" for e in exc.data.get("errors", [])] or [exc.message]
         return await _page(request, ctx, user, account_id, name, 422, data_text=data_text, errors=errors)
-    result = await publish(ctx.db, account_id, [to_new_event(event, time.time(), "")])
+    result = await traced_publish(ctx.db, account_id, [to_new_event(event, time.time(), "")], None)
     metrics.EVENTS_PUBLISHED.inc(result.created)
     metrics.DELIVERIES_CREATED.inc(result.deliveries)
     if result.deliveries:

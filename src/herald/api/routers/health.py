@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from herald import __version__, metrics
 from herald.api.auth import Context
+from herald.sources import metrics as source_metrics
 from herald.store import queue
 
 router = APIRouter(tags=["operations"])
@@ -33,4 +34,6 @@ async def healthz(ctx: Context) -> JSONResponse:
 async def prometheus_metrics(ctx: Context) -> Response:
     with contextlib.suppress(Exception):  # the rest of the metrics are still worth serving
         metrics.QUEUE_DEPTH.set(await queue.depth(ctx.db))
+    with contextlib.suppress(Exception):
+        await source_metrics.refresh(ctx.db)  # per-source dead letters, whichever process consumed
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -23,8 +23,11 @@ from herald.api.schemas import (
     Text,
     reject_nulls,
 )
-from herald.api.targets import guard_target, valid_url
+from herald.api.targets import ALLOW_HINT, guard_target, valid_url
+from herald.buses.urls import is_bus_url
+from herald.destinations.urls import check_destination_url
 from herald.dispatch.egress import named_proxies
+from herald.dispatch.guard import literal
 from herald.domain.certificates import WEBHOOKS
 from herald.domain.filters import FilterError, compile_filter
 from herald.domain.profiles import NEEDS_CREDENTIAL, PROFILES
@@ -40,8 +43,13 @@ from herald.store.subscriptions import Owner
 ProfileName = Literal["standard", "liveperson-connector", "liveperson-data"]
 
 
-# Every URL field Herald dials is canonicalised by one validator (herald.api.targets, ADR 0009).
-check_url = valid_url
+def check_url(url: str) -> str:
+    """Every URL field Herald dials is canonicalised by one validator (herald.api.targets, ADR 0009); a bus
+    destination (redis://, nats://, amqp://) by its own rules, whose host follows the same host rules."""
+    if is_bus_url(url):
+        check_destination_url(url)  # a BusURLError is a ValueError: 422 on `url`
+        return url
+    return valid_url(url)
 
 
 ProxyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -229,6 +237,12 @@ def _check_proxy(ctx: Any, name: str | None) -> None:
 
 
 def _guard_url(ctx: Any, url: str | None) -> None:
+    if url is not None and is_bus_url(url):
+        # A bus host: an address literal the guard refuses is refused now, names when they are resolved.
+        host = check_destination_url(url).host
+        if (ip := literal(host)) is not None and (reason := ctx.guard.refusal(ip)) is not None:
+            raise ApiError(422, f"url: the address {ip} is not allowed ({reason}); {ALLOW_HINT}", field="url")
+        return
     guard_target(ctx, url, "url")
 
 
