@@ -438,7 +438,9 @@ class Herald:
         def started() -> bool:
             if not proc.alive:
                 raise AssertionError(f"{proc.name} exited early:\n{tail(proc.log_text(), 60)}")
-            return "worker started" in proc.log_text()
+            log = proc.log_text()
+            # Up, or up and waiting for its database (the master-key check waits for it first).
+            return "worker started" in log or "database unavailable while checking the master keys" in log
 
         wait_until(f"{proc.name} to start", started, timeout)
         return proc
