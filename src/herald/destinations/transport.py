@@ -16,9 +16,9 @@ from nats.errors import NoRespondersError
 from nats.js.errors import APIError as NatsAPIError
 
 from herald.buses.urls import SCHEMES, BusURL, BusURLError
-from herald.destinations.guard import vetted_address
 from herald.destinations.publishers import AmqpPublisher, NatsPublisher, Publisher, RedisPublisher
 from herald.destinations.urls import check_destination_url
+from herald.dispatch.egress import vet_destination
 from herald.dispatch.guard import AddressGuard, BlockedTarget
 from herald.dispatch.transport import Transport
 from herald.domain.models import ErrorKind, Request, Response, TransportError
@@ -72,7 +72,7 @@ class BusTransport:
         self._locks: dict[ServerKey, asyncio.Lock] = {}
 
     async def _open(self, url: BusURL) -> Publisher:
-        address = await vetted_address(self.guard, url.host, url.port)
+        address = await vet_destination(self.guard, url.host, url.port)
         # TLS verifies the certificate against the name, so a TLS bus connects by name (after vetting it).
         server = url.server() if url.tls else url.server_at(address)
         if url.kind == "redis":
