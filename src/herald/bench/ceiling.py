@@ -14,16 +14,15 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 import aiohttp
 import orjson
 from pyreqwest import exceptions as rq
-from pyreqwest.client import ClientBuilder
 
 from herald.bench.client import BenchError
 from herald.bench.options import EVENT_TYPE
 from herald.bench.workload import event_data
+from herald.dispatch.transport_reqwest import bare_builder
 from herald.domain.profiles import USER_AGENT, iso_timestamp
 from herald.domain.signing import generate_whsec, standard_signature, whsec_key
 
@@ -93,19 +92,7 @@ class _Aiohttp:
 
 class _Reqwest:
     def __init__(self) -> None:
-        self.client = (
-            ClientBuilder()
-            .follow_redirects(False)
-            .gzip(False)
-            .brotli(False)
-            .zstd(False)
-            .deflate(False)
-            .no_proxy()
-            .http1_lower_case_headers()
-            .connect_timeout(timedelta(seconds=5))
-            .read_timeout(timedelta(seconds=5))
-            .build()
-        )
+        self.client = bare_builder(5.0, 5.0).build()
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         async with self.client.post(url).headers(headers).body_bytes(body).build_streamed() as resp:

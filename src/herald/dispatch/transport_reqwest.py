@@ -75,6 +75,24 @@ def classify_reqwest(exc: BaseException) -> TransportError:
     return TransportError(kind, message[:500])
 
 
+def bare_builder(connect_timeout: float, read_timeout: float) -> ClientBuilder:
+    """A client that sends exactly what it is given: no redirects, no decompression, no proxy, no referer,
+    headers as written. The transport's clients and the bench's bare-client ceiling both start here."""
+    return (
+        ClientBuilder()
+        .follow_redirects(False)
+        .gzip(False)
+        .brotli(False)
+        .zstd(False)
+        .deflate(False)
+        .no_proxy()
+        .referer(False)
+        .http1_lower_case_headers()
+        .connect_timeout(timedelta(seconds=connect_timeout))
+        .read_timeout(timedelta(seconds=read_timeout))
+    )
+
+
 @dataclass
 class _Origin:
     client: Client
@@ -107,20 +125,8 @@ class ReqwestTransport:
     def _build(
         self, host: str, port: int, address: str | None, identity: ClientIdentity | None, read_timeout: float
     ) -> Client:
-        builder = (
-            ClientBuilder()
-            .follow_redirects(False)
-            .gzip(False)
-            .brotli(False)
-            .zstd(False)
-            .deflate(False)
-            .no_proxy()
-            .referer(False)
-            .http1_lower_case_headers()
-            .connect_timeout(timedelta(seconds=min(self.connect_timeout, CONNECT_SHARE * read_timeout)))
-            .read_timeout(timedelta(seconds=read_timeout))
-            .min_tls_version("TLSv1.2")
-        )
+        connect = min(self.connect_timeout, CONNECT_SHARE * read_timeout)
+        builder = bare_builder(connect, read_timeout).min_tls_version("TLSv1.2")
         if address is not None:
             builder = builder.resolve(host, address, port)
         roots = pem_certificates(identity.ca_bundle.encode()) if identity and identity.ca_bundle else []
